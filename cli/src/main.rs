@@ -1,0 +1,3 @@
+//! The `qimg` binary: argument parsing and output, nothing else.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! Black-box tests of the qimg binary against the real qemu-img.

@@ -1,0 +1,1 @@
+//! Golden round trips of luks structures in corpus images.

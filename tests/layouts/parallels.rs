@@ -1,0 +1,1 @@
+//! Golden round trips of parallels structures in corpus images.

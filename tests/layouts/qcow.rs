@@ -1,0 +1,1 @@
+//! Golden round trips of qcow structures in corpus images.

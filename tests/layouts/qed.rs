@@ -1,0 +1,1 @@
+//! Golden round trips of qed structures in corpus images.

@@ -1,0 +1,1 @@
+//! Golden round trips of vdi structures in corpus images.

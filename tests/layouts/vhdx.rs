@@ -1,0 +1,1 @@
+//! Golden round trips of vhdx structures in corpus images.

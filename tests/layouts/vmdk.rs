@@ -1,0 +1,1 @@
+//! Golden round trips of vmdk structures in corpus images.

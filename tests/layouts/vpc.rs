@@ -1,0 +1,1 @@
+//! Golden round trips of vpc structures in corpus images.
