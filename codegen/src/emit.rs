@@ -57,21 +57,24 @@ fn upper(s: &str) -> syn::Ident {
     format_ident!("{}", s.trim_start_matches('_').to_ascii_uppercase())
 }
 
+fn render_bytes(b: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for c in b {
+        if c.is_ascii_graphic() || *c == b' ' {
+            s.push(*c as char);
+        } else {
+            s.push_str(&format!("\\x{c:02x}"));
+        }
+    }
+    s.push('"');
+    s
+}
+
 fn render_magic(m: &Magic) -> String {
     match m {
-        Magic::Bytes(b) => {
-            let mut s = String::from("= \"");
-            for c in b {
-                if c.is_ascii_graphic() || *c == b' ' {
-                    s.push(*c as char);
-                } else {
-                    s.push_str(&format!("\\x{c:02x}"));
-                }
-            }
-            s.push('"');
-            s
-        }
+        Magic::Bytes(b) => format!("= {}", render_bytes(b)),
         Magic::Int(v) => format!("= {v:#x}"),
+        Magic::Alternatives(alts) => format!("= {}", alts.iter().map(|b| render_bytes(b)).collect::<Vec<_>>().join(" | ")),
     }
 }
 
@@ -283,7 +286,9 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
         let fi = &info.fields[i];
         let doc = doc_attr(&f.doc);
         let mut attrs = TokenStream::new();
-        let ty = if f.magic.is_some() { quote!(()) } else { field_rust_type(m, &f.ty) };
+        // A single magic is a constant (`()`); alternatives keep the bytes read.
+        let constant_magic = matches!(f.magic, Some(Magic::Bytes(_) | Magic::Int(_)));
+        let ty = if constant_magic { quote!(()) } else { field_rust_type(m, &f.ty) };
         let present = f.when.as_ref().map(|w| w.emit(&bare));
         let present_self = f.when.as_ref().map(|w| w.emit(&on_self));
 
@@ -312,6 +317,23 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
                 let it = int_ident(t);
                 let cdoc = format!("The constant value of `{fname_str}`.");
                 consts.push(quote!(#[doc = #cdoc] pub const #c: #it = #lit;));
+            }
+            Some(Magic::Alternatives(alts)) => {
+                let n = lit_usize(alts[0].len() as u64);
+                let k = lit_usize(alts.len() as u64);
+                let lits: Vec<_> = alts.iter().map(|b| syn::LitByteStr::new(b, Span::call_site())).collect();
+                let all = format_ident!("{}_VALUES", upper(&fname_str));
+                let off = fi.nominal_off.const_eval().unwrap_or(0);
+                attrs.extend(quote! {
+                    #[br(assert(Self::#all.contains(&#fname), crate::rt::FormatError::BadMagic { item: #item, offset: #off }))]
+                });
+                let cdoc = format!("The values `{fname_str}` may hold, in the order the spec lists them.");
+                consts.push(quote!(#[doc = #cdoc] pub const #all: [[u8; #n]; #k] = [#(*#lits),*];));
+                for (j, lit) in lits.iter().enumerate() {
+                    let c = format_ident!("{}_{}", upper(&fname_str), j);
+                    let cdoc = format!("Alternative {j} of `{fname_str}`.");
+                    consts.push(quote!(#[doc = #cdoc] pub const #c: [u8; #n] = *#lit;));
+                }
             }
             None => {}
         }
@@ -367,7 +389,14 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
             _ => {}
         }
         fields.push(quote!(#doc #attrs pub #fname: #ty,));
-        let dv = if f.magic.is_some() { quote!(()) } else { default_value(m, f) };
+        let dv = match &f.magic {
+            Some(Magic::Alternatives(alts)) => {
+                let lit = syn::LitByteStr::new(&alts[0], Span::call_site());
+                quote!(*#lit)
+            }
+            Some(_) => quote!(()),
+            None => default_value(m, f),
+        };
         defaults.push(quote!(#fname: #dv,));
 
         if let Some(off) = fi.nominal_off.const_eval() {
@@ -379,6 +408,16 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
 
         // Validation of this field.
         let mut field_checks = Vec::new();
+        if let Some(Magic::Alternatives(_)) = &f.magic {
+            // Reading refuses other bytes; this catches a value set by hand.
+            let all = format_ident!("{}_VALUES", upper(&fname_str));
+            let off = fi.nominal_off.const_eval().unwrap_or(0);
+            field_checks.push(quote! {
+                if !Self::#all.contains(&self.#fname) {
+                    return Err(crate::rt::FormatError::BadMagic { item: #item, offset: #off });
+                }
+            });
+        }
         let msg = match &f.msg {
             Some(s) => quote!(Some(#s)),
             None => quote!(None),
@@ -398,10 +437,12 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
         if f.zero {
             let cond = match &f.ty {
                 FieldType::Int(_) => quote!(self.#fname == 0),
+                FieldType::Guid | FieldType::Uuid => quote!(self.#fname.0.iter().all(|b| *b == 0)),
                 _ => quote!(self.#fname.iter().all(|b| *b == 0)),
             };
             let value = match &f.ty {
                 FieldType::Int(_) => quote!(crate::rt::AsNum::as_num(&self.#fname)),
+                FieldType::Guid | FieldType::Uuid => quote!(self.#fname.0.iter().position(|b| *b != 0).unwrap_or(0) as u64),
                 _ => quote!(self.#fname.iter().position(|b| *b != 0).unwrap_or(0) as u64),
             };
             field_checks.push(quote! {
@@ -450,18 +491,63 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
                 }
             }
         }
-        if f.msg.is_some() && field_checks.is_empty() {
-            bail!(f.name.span(), "`msg` needs a check to go with (a rule, `zero`, or a type that rejects unknown values)");
+        if f.msg.is_some() && field_checks.is_empty() && f.checksum.is_none() {
+            bail!(f.name.span(), "`msg` needs a check to go with (a rule, `zero`, a checksum, or a type that rejects unknown values)");
         }
+        if f.check_if.is_some() && field_checks.is_empty() {
+            bail!(f.name.span(), "`check_if` needs a check to go with (a rule, `zero`, or a type that rejects unknown values)");
+        }
+        let guard = present_self.as_ref().map(|c| quote!(if !crate::rt::Cond::holds(#c) { return Ok(()); }));
+        let check_if_guard = |c: &Option<Expr>| {
+            c.as_ref().map(|c| {
+                let c = c.emit(&on_self);
+                quote!(if !crate::rt::Cond::holds(#c) { return Ok(()); })
+            })
+        };
         if !field_checks.is_empty() {
             let check_fn = format_ident!("check_{}", fname_str.trim_start_matches('_'));
-            let cdoc = format!("Checks the rules of `{fname_str}`.");
-            let guard = present_self.as_ref().map(|c| quote!(if !crate::rt::Cond::holds(#c) { return Ok(()); }));
+            let cdoc = match &f.check_if {
+                Some(c) => format!("Checks the rules of `{fname_str}` (when `{}`).", c.render()),
+                None => format!("Checks the rules of `{fname_str}`."),
+            };
+            let cond_guard = check_if_guard(&f.check_if);
             checks.push(quote! {
                 #[doc = #cdoc]
                 pub fn #check_fn(&self) -> Result<(), crate::rt::FormatError> {
                     #guard
+                    #cond_guard
                     #(#field_checks)*
+                    Ok(())
+                }
+            });
+            check_calls.push(quote!(self.#check_fn()?;));
+        }
+        // Named rule groups, each with its own message and condition.
+        for g in &f.checks {
+            let check_fn = format_ident!("check_{}_{}", fname_str.trim_start_matches('_'), g.name);
+            let gmsg = match &g.msg {
+                Some(s) => quote!(Some(#s)),
+                None => quote!(None),
+            };
+            let group_checks = g.rules.iter().map(|r| {
+                let cond = r.emit(&value, &on_self);
+                let rule = r.render();
+                quote! {
+                    if !crate::rt::Cond::holds(#cond) {
+                        return Err(crate::rt::FormatError::Invalid {
+                            item: #item, field: #fname_str, value: crate::rt::AsNum::as_num(&self.#fname), rule: #rule, message: #gmsg,
+                        });
+                    }
+                }
+            });
+            let cdoc = format!("Checks `{}` of `{fname_str}`: {}.", g.name, g.rules.iter().map(|r| r.render()).collect::<Vec<_>>().join(", "));
+            let cond_guard = check_if_guard(&g.check_if);
+            checks.push(quote! {
+                #[doc = #cdoc]
+                pub fn #check_fn(&self) -> Result<(), crate::rt::FormatError> {
+                    #guard
+                    #cond_guard
+                    #(#group_checks)*
                     Ok(())
                 }
             });
@@ -495,7 +581,7 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
                     let region = raw.get(..over).ok_or(crate::rt::FormatError::Truncated { item: #item, needed: over as u64, available: raw.len() as u64 })?;
                     let computed = #algo(region, #off..#off + #width) as #it as u64;
                     if computed != self.#fname as u64 {
-                        return Err(crate::rt::FormatError::Checksum { item: #item, field: #fname_str, stored: self.#fname as u64, computed });
+                        return Err(crate::rt::FormatError::Checksum { item: #item, field: #fname_str, stored: self.#fname as u64, computed, message: #msg });
                     }
                     Ok(())
                 }
@@ -589,7 +675,14 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
         _ => quote!(),
     };
     let verify = if has_checksum { quote!(v.verify_checksum(buf)?;) } else { quote!() };
-    let fill = if has_checksum { quote!(self.fill_checksum(&mut out)?;) } else { quote!() };
+    // A checksum that also covers bytes after the structure (`over` past its
+    // end) cannot be computed from the structure alone: `to_bytes` keeps the
+    // stored value and the caller fills it over the whole region.
+    let fill = if has_checksum {
+        quote!(if self.checksum_region()? <= out.len() { self.fill_checksum(&mut out)?; })
+    } else {
+        quote!()
+    };
     let size_text = match (s.size, &s.len, info.fixed_size) {
         (Some((n, _)), _, _) => n.to_string(),
         (None, Some(l), _) => match s.min_len {
@@ -603,8 +696,17 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
         Some(p) if p > 1 => format!("{size_text}, padded to {p}"),
         _ => size_text,
     };
-    let placement = emit_placement(&s.placement);
-    let placement_text = placement_text(&s.placement);
+    let mut placement = emit_placement(&s.placement);
+    let mut placement_text = placement_text(&s.placement);
+    if !s.copies.is_empty() {
+        let all: Vec<u64> = s.placement.iter().chain(&s.copies).filter_map(Expr::const_eval).collect();
+        let n = lit_usize(all.len() as u64);
+        placement.extend(quote! {
+            /// Where each copy of the structure sits in the file, in order.
+            pub const FILE_OFFSETS: [u64; #n] = [#(#all),*];
+        });
+        placement_text = s.placement.iter().chain(&s.copies).map(Expr::render).collect::<Vec<_>>().join(", ");
+    }
     let doc = doc_attr(&s.doc);
     let sdoc = &s.doc;
     let endian_text = s.endian.short();
@@ -919,6 +1021,7 @@ fn emit_flags(m: &Model, f: &FlagsDef) -> TokenStream {
 
         impl ::core::fmt::Debug for #name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                #[allow(unused_mut)] // a set may name no bits
                 let mut names: Vec<&str> = Vec::new();
                 #(#debug_arms)*
                 write!(f, "{}({:#x}: {}", #name_str, self.0, names.join(" | "))?;
@@ -1265,13 +1368,17 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
     let name = &t.name;
     let item = format!("{}::{}", m.file.format, name);
     let doc = doc_attr(&t.doc);
-    let tag_t = int_ident(t.tag);
-    let len_t = int_ident(t.len);
-    let tag_bytes = t.tag.bytes() as usize;
-    let len_bytes = t.len.bytes() as usize;
-    let hdr = tag_bytes + len_bytes;
+    let (tag_ty, len_ty) = m.tlv_types(t)?;
+    let tag_t = int_ident(tag_ty);
+    let len_t = int_ident(len_ty);
+    let tag_bytes = tag_ty.bytes() as usize;
+    let len_bytes = len_ty.bytes() as usize;
+    let hdr = match &t.header {
+        Some(h) => m.structs[&h.structure.to_string()].fixed_size.unwrap_or(0) as usize,
+        None => tag_bytes + len_bytes,
+    };
     let align = t.align;
-    let end_tag = int_lit(t.end, t.tag);
+    let end_tag = int_lit(t.end, tag_ty);
     let (from_bytes, to_bytes) = match t.endian {
         Endian::Big => (quote!(from_be_bytes), quote!(to_be_bytes)),
         Endian::Little => (quote!(from_le_bytes), quote!(to_le_bytes)),
@@ -1306,7 +1413,7 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
             continue;
         };
         let tc = format_ident!("TAG_{}", crate::expr::to_snake(&vn_str).to_ascii_uppercase());
-        let tl = int_lit(tag, t.tag);
+        let tl = int_lit(tag, tag_ty);
         consts.push(quote!(pub const #tc: #tag_t = #tl;));
         tag_arms.push(quote!(Self::#vn(..) => Self::#tc,));
         match &v.payload {
@@ -1363,10 +1470,140 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
     let placement_text = placement_text(&t.placement);
     let name_str = name.to_string();
     let tdoc = &t.doc;
-    let tag_str = t.tag.name();
-    let len_str = t.len.name();
+    let (tag_str, len_str) = match &t.header {
+        Some(h) => (format!("{}.{}: {}", h.structure, h.tag_field, tag_ty.name()), format!("{}.{}: {}", h.structure, h.len_field, len_ty.name())),
+        None => (tag_ty.name(), len_ty.name()),
+    };
     let endian_str = t.endian.short();
     let end_u64 = t.end;
+
+    let list_fns = match &t.header {
+        None => quote! {
+            /// Splits `buf` into raw entries, up to the end tag or the end of `buf`.
+            /// An entry header cut off by the end of `buf`, or a payload longer
+            /// than what remains, is an error.
+            pub fn parse_raw(buf: &[u8]) -> Result<crate::rt::TlvRawList, crate::rt::FormatError> {
+                let mut entries = Vec::new();
+                let mut pos = 0usize;
+                while pos < buf.len() {
+                    if buf.len() - pos < #hdr {
+                        return Err(crate::rt::FormatError::Truncated { item: #item, needed: (pos + #hdr) as u64, available: buf.len() as u64 });
+                    }
+                    let tag = #tag_t::#from_bytes(buf[pos..pos + #tag_bytes].try_into().unwrap_or_default());
+                    let len = #len_t::#from_bytes(buf[pos + #tag_bytes..pos + #hdr].try_into().unwrap_or_default()) as u64;
+                    if tag == Self::END_TAG {
+                        return Ok(crate::rt::TlvRawList { entries, end: (pos + #hdr) as u64, terminated: true });
+                    }
+                    let start = pos + #hdr;
+                    let available = (buf.len() - start) as u64;
+                    if len > available {
+                        return Err(crate::rt::FormatError::Truncated { item: #item, needed: start as u64 + len, available: buf.len() as u64 });
+                    }
+                    entries.push(crate::rt::TlvRaw { offset: pos as u64, tag: tag as u64, data: start..start + len as usize });
+                    let next = crate::rt::align_up(start as u64 + len, Self::ALIGN)
+                        .ok_or(crate::rt::FormatError::Overflow { item: #item, field: "len" })?;
+                    pos = usize::try_from(next).unwrap_or(usize::MAX);
+                }
+                Ok(crate::rt::TlvRawList { entries, end: pos.min(buf.len()) as u64, terminated: false })
+            }
+
+            /// Reads and decodes entries (see [`Self::parse_raw`]).
+            pub fn parse_list(buf: &[u8]) -> Result<crate::rt::TlvList<Self>, crate::rt::FormatError> {
+                let raw = Self::parse_raw(buf)?;
+                let mut entries = Vec::with_capacity(raw.entries.len());
+                for e in &raw.entries {
+                    entries.push((e.offset, Self::parse_payload(e.tag as #tag_t, &buf[e.data.clone()])?));
+                }
+                Ok(crate::rt::TlvList { entries, end: raw.end, terminated: raw.terminated })
+            }
+
+            /// Encodes entries, each padded, followed by the end tag.
+            pub fn write_list(items: &[Self]) -> Result<Vec<u8>, crate::rt::FormatError> {
+                let mut out = Vec::new();
+                for e in items {
+                    let data = e.payload()?;
+                    let len = #len_t::try_from(data.len())
+                        .map_err(|_| crate::rt::FormatError::Overflow { item: #item, field: "len" })?;
+                    out.extend_from_slice(&e.tag().#to_bytes());
+                    out.extend_from_slice(&len.#to_bytes());
+                    out.extend_from_slice(&data);
+                    while out.len() as u64 % Self::ALIGN != 0 {
+                        out.push(0);
+                    }
+                }
+                out.extend_from_slice(&Self::END_TAG.#to_bytes());
+                out.extend_from_slice(&(0 as #len_t).#to_bytes());
+                Ok(out)
+            }
+        },
+        Some(h) => {
+            let hs = &h.structure;
+            let (tf, lf) = (&h.tag_field, &h.len_field);
+            quote! {
+            /// Splits `buf` into raw entries (each starting with a `#hs`), up to
+            /// the end tag or the end of `buf`. An entry header cut off by the
+            /// end of `buf`, or a payload longer than what remains, is an error.
+            pub fn parse_raw(buf: &[u8]) -> Result<crate::rt::TlvRawList, crate::rt::FormatError> {
+                let mut entries = Vec::new();
+                let mut pos = 0usize;
+                while pos < buf.len() {
+                    if buf.len() - pos < #hdr {
+                        return Err(crate::rt::FormatError::Truncated { item: #item, needed: (pos + #hdr) as u64, available: buf.len() as u64 });
+                    }
+                    let h = #hs::read(&buf[pos..pos + #hdr])?;
+                    let (tag, len) = (h.#tf, h.#lf as u64);
+                    if tag == Self::END_TAG {
+                        return Ok(crate::rt::TlvRawList { entries, end: (pos + #hdr) as u64, terminated: true });
+                    }
+                    let start = pos + #hdr;
+                    let available = (buf.len() - start) as u64;
+                    if len > available {
+                        return Err(crate::rt::FormatError::Truncated { item: #item, needed: start as u64 + len, available: buf.len() as u64 });
+                    }
+                    entries.push(crate::rt::TlvRaw { offset: pos as u64, tag: tag as u64, data: start..start + len as usize });
+                    let next = crate::rt::align_up(start as u64 + len, Self::ALIGN)
+                        .ok_or(crate::rt::FormatError::Overflow { item: #item, field: "len" })?;
+                    pos = usize::try_from(next).unwrap_or(usize::MAX);
+                }
+                Ok(crate::rt::TlvRawList { entries, end: pos.min(buf.len()) as u64, terminated: false })
+            }
+
+            /// Reads and decodes entries, each with its header (see [`Self::parse_raw`]).
+            pub fn parse_list(buf: &[u8]) -> Result<crate::rt::TlvList<(#hs, Self)>, crate::rt::FormatError> {
+                let raw = Self::parse_raw(buf)?;
+                let mut entries = Vec::with_capacity(raw.entries.len());
+                for e in &raw.entries {
+                    let at = e.offset as usize;
+                    let h = #hs::read(&buf[at..at + #hdr])?;
+                    entries.push((e.offset, (h, Self::parse_payload(e.tag as #tag_t, &buf[e.data.clone()])?)));
+                }
+                Ok(crate::rt::TlvList { entries, end: raw.end, terminated: raw.terminated })
+            }
+
+            /// Encodes entries, each after its header (whose tag and length are
+            /// set from the entry) and padded, followed by an end entry: a
+            /// default header carrying the end tag.
+            pub fn write_list(items: &[(#hs, Self)]) -> Result<Vec<u8>, crate::rt::FormatError> {
+                let mut out = Vec::new();
+                for (h, e) in items {
+                    let data = e.payload()?;
+                    let mut h = h.clone();
+                    h.#tf = e.tag();
+                    h.#lf = #len_t::try_from(data.len())
+                        .map_err(|_| crate::rt::FormatError::Overflow { item: #item, field: "len" })?;
+                    out.extend_from_slice(&h.to_bytes()?);
+                    out.extend_from_slice(&data);
+                    while out.len() as u64 % Self::ALIGN != 0 {
+                        out.push(0);
+                    }
+                }
+                let end = #hs { #tf: Self::END_TAG, ..Default::default() };
+                out.extend_from_slice(&end.to_bytes()?);
+                Ok(out)
+            }
+            }
+        }
+    };
     Ok(quote! {
         #doc
         #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1415,48 +1652,7 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
                 }
             }
 
-            /// Reads entries from the start of `buf` until the end tag or the end of `buf`.
-            pub fn parse_list(buf: &[u8]) -> Result<crate::rt::TlvList<Self>, crate::rt::FormatError> {
-                let mut entries = Vec::new();
-                let mut pos = 0usize;
-                while pos + #hdr <= buf.len() {
-                    let tag = #tag_t::#from_bytes(buf[pos..pos + #tag_bytes].try_into().unwrap_or_default());
-                    let len = #len_t::#from_bytes(buf[pos + #tag_bytes..pos + #hdr].try_into().unwrap_or_default()) as u64;
-                    if tag == Self::END_TAG {
-                        return Ok(crate::rt::TlvList { entries, end: (pos + #hdr) as u64, terminated: true });
-                    }
-                    let start = pos + #hdr;
-                    let available = (buf.len() - start) as u64;
-                    if len > available {
-                        return Err(crate::rt::FormatError::Truncated { item: #item, needed: start as u64 + len, available: buf.len() as u64 });
-                    }
-                    let data = &buf[start..start + len as usize];
-                    entries.push((pos as u64, Self::parse_payload(tag, data)?));
-                    let next = crate::rt::align_up(start as u64 + len, Self::ALIGN)
-                        .ok_or(crate::rt::FormatError::Overflow { item: #item, field: "len" })?;
-                    pos = usize::try_from(next).unwrap_or(usize::MAX);
-                }
-                Ok(crate::rt::TlvList { entries, end: pos.min(buf.len()) as u64, terminated: false })
-            }
-
-            /// Encodes entries, each padded, followed by the end tag.
-            pub fn write_list(items: &[Self]) -> Result<Vec<u8>, crate::rt::FormatError> {
-                let mut out = Vec::new();
-                for e in items {
-                    let data = e.payload()?;
-                    let len = #len_t::try_from(data.len())
-                        .map_err(|_| crate::rt::FormatError::Overflow { item: #item, field: "len" })?;
-                    out.extend_from_slice(&e.tag().#to_bytes());
-                    out.extend_from_slice(&len.#to_bytes());
-                    out.extend_from_slice(&data);
-                    while out.len() as u64 % Self::ALIGN != 0 {
-                        out.push(0);
-                    }
-                }
-                out.extend_from_slice(&Self::END_TAG.#to_bytes());
-                out.extend_from_slice(&(0 as #len_t).#to_bytes());
-                Ok(out)
-            }
+            #list_fns
 
             /// The layout of this list.
             pub const LAYOUT: crate::rt::TlvLayout = crate::rt::TlvLayout {

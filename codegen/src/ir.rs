@@ -103,6 +103,8 @@ pub struct StructDef {
     pub pad_to: Option<u64>,
     /// `at = expr`: where the structure sits in its file.
     pub placement: Option<Expr>,
+    /// `at = [a, b, ...]`: further copies of the structure (constants), after `placement`.
+    pub copies: Vec<Expr>,
     pub fields: Vec<Field>,
 }
 
@@ -155,6 +157,19 @@ pub struct Checksum {
 pub enum Magic {
     Bytes(Vec<u8>),
     Int(u64),
+    /// `magic = [b"...", b"..."]`: any one of these byte strings (all the same length).
+    /// The field keeps the bytes read, so a reader can tell which one it was.
+    Alternatives(Vec<Vec<u8>>),
+}
+
+/// A named group of rules on a field, with its own message and condition:
+/// `#[spec(check(too_large, valid = ..=N, msg = "..."))]`.
+#[derive(Debug, Clone)]
+pub struct CheckGroup {
+    pub name: syn::Ident,
+    pub rules: Vec<Rule>,
+    pub msg: Option<String>,
+    pub check_if: Option<Expr>,
 }
 
 /// One field of a structure.
@@ -174,6 +189,10 @@ pub struct Field {
     pub zero: bool,
     pub rules: Vec<Rule>,
     pub msg: Option<String>,
+    /// `check_if = cond`: the field's checks apply only when `cond` holds.
+    pub check_if: Option<Expr>,
+    /// `check(NAME, ...)`: further rules with their own message, checked by `check_FIELD_NAME`.
+    pub checks: Vec<CheckGroup>,
     pub at: Option<(u64, Span)>,
     pub endian: Option<Endian>,
     pub checksum: Option<Checksum>,
@@ -293,13 +312,26 @@ pub struct TlvVariant {
 pub struct TlvDef {
     pub name: syn::Ident,
     pub doc: String,
+    /// The tag and length types. With `header`, they are the types of the
+    /// header's fields instead: ask `Model::tlv_types`.
     pub tag: IntTy,
     pub len: IntTy,
+    /// `header = Struct, tag = field, len = field`: each entry starts with this
+    /// fixed-size structure, whose other fields (flags, padding) are kept.
+    pub header: Option<TlvHeader>,
     pub align: u64,
     pub end: u64,
     pub endian: Endian,
     pub placement: Option<Expr>,
     pub variants: Vec<TlvVariant>,
+}
+
+/// The entry header of a TLV list whose entries carry more than a tag and a length.
+#[derive(Debug, Clone)]
+pub struct TlvHeader {
+    pub structure: syn::Ident,
+    pub tag_field: syn::Ident,
+    pub len_field: syn::Ident,
 }
 
 /// What a table's entries are.

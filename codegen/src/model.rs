@@ -276,8 +276,16 @@ impl<'a> Model<'a> {
                         }
                     }
                     (Magic::Int(_), _) => bail!(f.ty_span, "an integer magic needs an integer type"),
+                    (Magic::Alternatives(alts), FieldType::ByteArray(n)) => {
+                        if let Some(b) = alts.iter().find(|b| b.len() as u64 != *n) {
+                            bail!(f.ty_span, "every alternative magic must take {n} bytes (one takes {})", b.len());
+                        }
+                    }
+                    (Magic::Alternatives(alts), _) => {
+                        bail!(f.ty_span, "{}-byte magics need the type `[u8; {}]`", alts[0].len(), alts[0].len())
+                    }
                 }
-                if f.when.is_some() || !f.rules.is_empty() || f.zero || f.reserved {
+                if f.when.is_some() || !f.rules.is_empty() || f.zero || f.reserved || f.check_if.is_some() || !f.checks.is_empty() {
                     bail!(f.name.span(), "a magic field is constant: it takes no other rules");
                 }
             }
@@ -310,8 +318,27 @@ impl<'a> Model<'a> {
                     e.check_num(&all, "a rule's bound")?;
                 }
             }
-            if f.zero && !matches!(f.ty, FieldType::Int(_) | FieldType::ByteArray(_) | FieldType::Bytes) {
-                bail!(f.name.span(), "`zero` applies to integers and bytes");
+            if let Some(c) = &f.check_if {
+                c.check_bool(&all, "`check_if`")?;
+            }
+            let mut names: Vec<String> = Vec::new();
+            for g in &f.checks {
+                if !self.numeric(&f.ty) {
+                    bail!(g.name.span(), "rules like `valid` apply to numeric fields");
+                }
+                if names.contains(&g.name.to_string()) {
+                    bail!(g.name.span(), "check `{}` is declared twice on `{}`", g.name, f.name);
+                }
+                names.push(g.name.to_string());
+                for e in g.rules.iter().flat_map(Rule::exprs) {
+                    e.check_num(&all, "a rule's bound")?;
+                }
+                if let Some(c) = &g.check_if {
+                    c.check_bool(&all, "`check_if`")?;
+                }
+            }
+            if f.zero && !matches!(f.ty, FieldType::Int(_) | FieldType::ByteArray(_) | FieldType::Bytes | FieldType::Guid | FieldType::Uuid) {
+                bail!(f.name.span(), "`zero` applies to integers, bytes and identifiers");
             }
             if let Some(c) = &f.checksum {
                 if !matches!(f.ty, FieldType::Int(IntTy { bits: 16 | 32, signed: false })) {
@@ -356,6 +383,11 @@ impl<'a> Model<'a> {
         }
         if let Some(p) = &s.placement {
             p.check_num(&PlacementScope { model: self }, "`at`")?;
+        }
+        for c in s.placement.iter().filter(|_| !s.copies.is_empty()).chain(&s.copies) {
+            if c.const_eval().is_none() {
+                bail!(c.span(), "the copies of a structure (`at = [...]`) sit at constant offsets");
+            }
         }
         Ok(())
     }
@@ -420,10 +452,42 @@ impl<'a> Model<'a> {
         Ok(())
     }
 
+    /// The types of a TLV list's tag and length: declared in `tlv(...)`, or
+    /// those of the header structure's fields.
+    pub fn tlv_types(&self, t: &TlvDef) -> Result<(IntTy, IntTy)> {
+        let Some(h) = &t.header else { return Ok((t.tag, t.len)) };
+        let Some(s) = self.struct_def(&h.structure) else { bail!(h.structure.span(), "`{}` is not a structure of this spec", h.structure) };
+        let ty_of = |field: &syn::Ident| -> Result<IntTy> {
+            match s.fields.iter().find(|f| &f.name == field) {
+                Some(f) if f.when.is_some() || f.magic.is_some() => {
+                    bail!(field.span(), "`{}.{field}` must be a plain, unconditional integer", h.structure)
+                }
+                Some(Field { ty: FieldType::Int(t), .. }) if !t.signed => Ok(*t),
+                Some(_) => bail!(field.span(), "`{}.{field}` must be an unsigned integer", h.structure),
+                None => bail!(field.span(), "`{}` has no field `{field}`", h.structure),
+            }
+        };
+        Ok((ty_of(&h.tag_field)?, ty_of(&h.len_field)?))
+    }
+
     fn check_tlv(&self, t: &TlvDef) -> Result<()> {
+        let (tag_ty, _) = self.tlv_types(t)?;
+        if let Some(h) = &t.header {
+            if self.structs[&h.structure.to_string()].fixed_size.is_none() {
+                bail!(h.structure.span(), "a tlv header needs a fixed size");
+            }
+            if h.tag_field == h.len_field {
+                bail!(h.len_field.span(), "the tag and the length are different fields");
+            }
+        }
         let mut tags: Vec<u64> = Vec::new();
         let mut other = false;
         for v in &t.variants {
+            if let Some(tag) = v.tag {
+                if tag_ty.bits < 64 && tag >> tag_ty.bits != 0 {
+                    bail!(v.span, "tag {tag:#x} does not fit in {}", tag_ty.name());
+                }
+            }
             match v.tag {
                 Some(tag) => {
                     if tags.contains(&tag) {
@@ -597,5 +661,16 @@ pub fn rules_text(f: &Field) -> String {
     if f.rest {
         parts.push("preserved".into());
     }
-    parts.join(", ")
+    let mut text = parts.join(", ");
+    if let Some(c) = &f.check_if {
+        text = format!("{text} if {}", c.render());
+    }
+    for g in &f.checks {
+        let mut t = format!("{}: {}", g.name, g.rules.iter().map(Rule::render).collect::<Vec<_>>().join(", "));
+        if let Some(c) = &g.check_if {
+            t = format!("{t} if {}", c.render());
+        }
+        text = if text.is_empty() { t } else { format!("{text}; {t}") };
+    }
+    text
 }

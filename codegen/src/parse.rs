@@ -32,27 +32,23 @@ impl Attrs {
             if !a.path().is_ident("spec") {
                 continue;
             }
-            a.parse_nested_meta(|meta| {
-                let Some(key) = meta.path.get_ident().cloned() else {
-                    return Err(meta.error("expected a plain attribute name"));
-                };
-                let value = if meta.input.peek(syn::Token![=]) {
-                    AttrValue::Value(meta.value()?.parse()?)
-                } else if meta.input.peek(syn::token::Paren) {
-                    let content;
-                    syn::parenthesized!(content in meta.input);
-                    AttrValue::List(content.parse()?)
-                } else {
-                    AttrValue::Flag
-                };
-                if out.iter().any(|a: &Attr| a.key == key) {
-                    return Err(syn::Error::new(key.span(), format!("`{key}` is given twice")));
-                }
-                out.push(Attr { key, value });
-                Ok(())
-            })?;
+            a.parse_nested_meta(|meta| push_meta(meta, &mut out))?;
         }
         Ok(Attrs { attrs: out, what })
+    }
+
+    /// The keys inside a list attribute such as `check(NAME, valid = ...)`.
+    fn from_tokens(tokens: TokenStream, what: &'static str) -> Result<Attrs> {
+        let mut out = Vec::new();
+        syn::meta::parser(|meta| push_meta(meta, &mut out)).parse2(tokens)?;
+        Ok(Attrs { attrs: out, what })
+    }
+
+    /// Every occurrence of a repeatable key, in order.
+    fn take_all(&mut self, key: &str) -> Vec<Attr> {
+        let (taken, kept) = std::mem::take(&mut self.attrs).into_iter().partition(|a| a.key == key);
+        self.attrs = kept;
+        taken
     }
 
     fn take(&mut self, key: &str) -> Option<Attr> {
@@ -124,6 +120,29 @@ impl Attrs {
         }
         Ok(())
     }
+}
+
+/// Keys that may appear more than once on one item.
+const REPEATABLE: &[&str] = &["check"];
+
+fn push_meta(meta: syn::meta::ParseNestedMeta, out: &mut Vec<Attr>) -> syn::Result<()> {
+    let Some(key) = meta.path.get_ident().cloned() else {
+        return Err(meta.error("expected a plain attribute name"));
+    };
+    let value = if meta.input.peek(syn::Token![=]) {
+        AttrValue::Value(meta.value()?.parse()?)
+    } else if meta.input.peek(syn::token::Paren) {
+        let content;
+        syn::parenthesized!(content in meta.input);
+        AttrValue::List(content.parse()?)
+    } else {
+        AttrValue::Flag
+    };
+    if !REPEATABLE.contains(&key.to_string().as_str()) && out.iter().any(|a: &Attr| a.key == key) {
+        return Err(syn::Error::new(key.span(), format!("`{key}` is given twice")));
+    }
+    out.push(Attr { key, value });
+    Ok(())
 }
 
 fn docs(attrs: &[syn::Attribute]) -> String {
@@ -238,7 +257,19 @@ fn parse_struct(s: &syn::ItemStruct, mut attrs: Attrs, file_endian: Endian) -> R
     let len = attrs.expr("len")?;
     let min_len = attrs.int("min_len")?.map(|(n, _)| n);
     let pad_to = attrs.int("pad_to")?;
-    let placement = attrs.expr("at")?;
+    // `at = [a, b, ...]` places identical copies (VHDX headers, region tables).
+    let (placement, copies) = match attrs.value("at")? {
+        Some(syn::Expr::Array(a)) => {
+            let mut all = a.elems.iter().map(Expr::from_syn).collect::<Result<Vec<_>>>()?;
+            if all.len() < 2 {
+                bail!(a.span(), "a list of placements names at least two copies: `at = [0x10000, 0x20000]`");
+            }
+            let first = all.remove(0);
+            (Some(first), all)
+        }
+        Some(v) => (Some(Expr::from_syn(&v)?), Vec::new()),
+        None => (None, Vec::new()),
+    };
     let magic = attrs.value("magic")?;
     attrs.finish()?;
     let syn::Fields::Named(named) = &s.fields else { bail!(s.span(), "a structure needs named fields") };
@@ -248,6 +279,7 @@ fn parse_struct(s: &syn::ItemStruct, mut attrs: Attrs, file_endian: Endian) -> R
         let magic = parse_magic(&m)?;
         let len = match &magic {
             Magic::Bytes(b) => b.len() as u64,
+            Magic::Alternatives(alts) => alts[0].len() as u64,
             Magic::Int(_) => bail!(m.span(), "a structure-level magic must be a byte string; put integer magics on a field"),
         };
         fields.push(Field {
@@ -265,6 +297,8 @@ fn parse_struct(s: &syn::ItemStruct, mut attrs: Attrs, file_endian: Endian) -> R
             zero: false,
             rules: vec![],
             msg: None,
+            check_if: None,
+            checks: vec![],
             at: None,
             endian: None,
             checksum: None,
@@ -276,14 +310,27 @@ fn parse_struct(s: &syn::ItemStruct, mut attrs: Attrs, file_endian: Endian) -> R
     if let Some((0, span)) = pad_to {
         bail!(span, "pad_to must be at least 1");
     }
-    Ok(StructDef { name: s.ident.clone(), doc: docs(&s.attrs), endian, size, len, min_len, pad_to: pad_to.map(|p| p.0), placement, fields })
+    Ok(StructDef { name: s.ident.clone(), doc: docs(&s.attrs), endian, size, len, min_len, pad_to: pad_to.map(|p| p.0), placement, copies, fields })
 }
 
 fn parse_magic(v: &syn::Expr) -> Result<Magic> {
     match v {
         syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::ByteStr(b), .. }) => Ok(Magic::Bytes(b.value())),
         syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => Ok(Magic::Int(i.base10_parse()?)),
-        other => bail!(other.span(), "a magic is a byte string (b\"QFI\\xfb\") or an integer"),
+        syn::Expr::Array(a) => {
+            let mut alts = Vec::new();
+            for e in &a.elems {
+                match parse_magic(e)? {
+                    Magic::Bytes(b) => alts.push(b),
+                    _ => bail!(e.span(), "magic alternatives are byte strings: `magic = [b\"...\", b\"...\"]`"),
+                }
+            }
+            if alts.len() < 2 {
+                bail!(a.span(), "a list of magics names at least two alternatives");
+            }
+            Ok(Magic::Alternatives(alts))
+        }
+        other => bail!(other.span(), "a magic is a byte string (b\"QFI\\xfb\"), an integer, or a list of byte strings"),
     }
 }
 
@@ -372,23 +419,8 @@ fn parse_field(f: &syn::Field) -> Result<Field> {
     let _ = attrs.flag("preserve")?;
     let reserved = attrs.flag("reserved")?;
     let zero = attrs.flag("zero")?;
-    let mut rules = Vec::new();
-    if let Some(v) = attrs.value("valid")? {
-        rules.push(Rule::valid_from_syn(&v)?);
-    }
-    if let Some(e) = attrs.expr("align")? {
-        rules.push(Rule::Align(e));
-    }
-    if let Some(e) = attrs.expr("multiple_of")? {
-        rules.push(Rule::MultipleOf(e));
-    }
-    if let Some(a) = attrs.take("power_of_two") {
-        if !matches!(a.value, AttrValue::Flag) {
-            bail!(a.key.span(), "`power_of_two` takes no value");
-        }
-        rules.push(Rule::PowerOfTwo);
-    }
-    let msg = attrs.string("msg")?;
+    let (rules, msg, check_if) = take_rules(&mut attrs)?;
+    let checks = attrs.take_all("check").into_iter().map(parse_check_group).collect::<Result<Vec<_>>>()?;
     let at = attrs.int("at")?;
     let endian = attrs.value("endian")?.map(|e| endian_of(&e)).transpose()?;
     let checksum = match attrs.ident("checksum")? {
@@ -418,10 +450,56 @@ fn parse_field(f: &syn::Field) -> Result<Field> {
         zero,
         rules,
         msg,
+        check_if,
+        checks,
         at,
         endian,
         checksum,
     })
+}
+
+/// Takes the rule keys (`valid`, `align`, `multiple_of`, `power_of_two`), `msg`
+/// and `check_if`, shared by fields and their `check(...)` groups.
+fn take_rules(attrs: &mut Attrs) -> Result<(Vec<Rule>, Option<String>, Option<Expr>)> {
+    let mut rules = Vec::new();
+    if let Some(v) = attrs.value("valid")? {
+        rules.push(Rule::valid_from_syn(&v)?);
+    }
+    if let Some(e) = attrs.expr("align")? {
+        rules.push(Rule::Align(e));
+    }
+    if let Some(e) = attrs.expr("multiple_of")? {
+        rules.push(Rule::MultipleOf(e));
+    }
+    if let Some(a) = attrs.take("power_of_two") {
+        if !matches!(a.value, AttrValue::Flag) {
+            bail!(a.key.span(), "`power_of_two` takes no value");
+        }
+        rules.push(Rule::PowerOfTwo);
+    }
+    let msg = attrs.string("msg")?;
+    let check_if = attrs.expr("check_if")?;
+    Ok((rules, msg, check_if))
+}
+
+/// `check(NAME, rule..., msg = "...", check_if = cond)`.
+fn parse_check_group(a: Attr) -> Result<CheckGroup> {
+    let AttrValue::List(tokens) = a.value else { bail!(a.key.span(), "`check` takes a list: `check(NAME, valid = ..., msg = \"...\")`") };
+    let split = |input: syn::parse::ParseStream| -> syn::Result<(syn::Ident, TokenStream)> {
+        let name: syn::Ident = input.parse()?;
+        if !input.is_empty() {
+            input.parse::<syn::Token![,]>()?;
+        }
+        Ok((name, input.parse()?))
+    };
+    let (name, rest) = split.parse2(tokens)?;
+    let mut attrs = Attrs::from_tokens(rest, "a check")?;
+    let (rules, msg, check_if) = take_rules(&mut attrs)?;
+    attrs.finish()?;
+    if rules.is_empty() {
+        bail!(name.span(), "check `{name}` needs a rule (`valid`, `align`, `multiple_of` or `power_of_two`)");
+    }
+    Ok(CheckGroup { name, rules, msg, check_if })
 }
 
 fn parse_enum(e: &syn::ItemEnum, mut attrs: Attrs) -> Result<EnumDef> {
@@ -582,12 +660,13 @@ fn parse_tlv(e: &syn::ItemEnum, mut attrs: Attrs, tokens: TokenStream, span: Spa
     let endian = attrs.value("endian")?.map(|e| endian_of(&e)).transpose()?.unwrap_or(file_endian);
     attrs.finish()?;
     let metas = syn::punctuated::Punctuated::<syn::MetaNameValue, syn::Token![,]>::parse_terminated.parse2(tokens)?;
-    let (mut tag, mut len, mut align, mut end) = (None, None, 1u64, 0u64);
+    let (mut tag, mut len, mut header, mut align, mut end) = (None, None, None, 1u64, 0u64);
     for m in &metas {
         let key = m.path.get_ident().map(|i| i.to_string()).unwrap_or_default();
         match key.as_str() {
-            "tag" => tag = Some(int_ty_of(&m.value, "tag")?),
-            "len" => len = Some(int_ty_of(&m.value, "len")?),
+            "tag" => tag = Some(&m.value),
+            "len" => len = Some(&m.value),
+            "header" => header = Some(&m.value),
             "align" | "end" => {
                 let Some(v) = Expr::from_syn(&m.value)?.const_eval() else { bail!(m.value.span(), "`{key}` must be a constant") };
                 if key == "align" {
@@ -599,10 +678,28 @@ fn parse_tlv(e: &syn::ItemEnum, mut attrs: Attrs, tokens: TokenStream, span: Spa
                     end = v;
                 }
             }
-            _ => bail!(m.path.span(), "unknown tlv option (known: tag, len, align, end)"),
+            _ => bail!(m.path.span(), "unknown tlv option (known: tag, len, header, align, end)"),
         }
     }
     let (Some(tag), Some(len)) = (tag, len) else { bail!(span, "tlv needs `tag = uN` and `len = uN`") };
+    let name_of = |e: &syn::Expr, what: &str| -> Result<syn::Ident> {
+        if let syn::Expr::Path(p) = e {
+            if let Some(id) = p.path.get_ident() {
+                return Ok(id.clone());
+            }
+        }
+        bail!(e.span(), "with `header`, `{what}` names a structure or a field of it")
+    };
+    // With a header structure, `tag` and `len` name its fields; their types are the header's.
+    let (tag, len, header) = match header {
+        Some(h) => {
+            let structure = name_of(h, "header")?;
+            let header = TlvHeader { structure, tag_field: name_of(tag, "tag")?, len_field: name_of(len, "len")? };
+            let u64_ty = IntTy { bits: 64, signed: false };
+            (u64_ty, u64_ty, Some(header))
+        }
+        None => (int_ty_of(tag, "tag")?, int_ty_of(len, "len")?, None),
+    };
     let mut variants = Vec::new();
     for v in &e.variants {
         let mut va = Attrs::from(&v.attrs, "a tlv variant")?;
@@ -645,7 +742,7 @@ fn parse_tlv(e: &syn::ItemEnum, mut attrs: Attrs, tokens: TokenStream, span: Spa
         }
         variants.push(TlvVariant { name: v.ident.clone(), doc: docs(&v.attrs), tag: tag_value, payload, span: v.span() });
     }
-    Ok(TlvDef { name: e.ident.clone(), doc: docs(&e.attrs), tag, len, align, end, endian, placement, variants })
+    Ok(TlvDef { name: e.ident.clone(), doc: docs(&e.attrs), tag, len, header, align, end, endian, placement, variants })
 }
 
 fn parse_table(s: &syn::ItemStruct, attrs: Attrs, tokens: TokenStream, span: Span, file_endian: Endian) -> Result<TableDef> {

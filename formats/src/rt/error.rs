@@ -13,11 +13,12 @@ pub enum FormatError {
     /// The bytes do not form the structure (reported by the binrw reader).
     Malformed { item: &'static str, offset: u64, detail: String },
     /// A field breaks a rule of the spec. `message` is the user-facing wording
-    /// the spec gives for this rule (qemu's, where qemu has one); `{value}` and
-    /// `{value:x}` in it stand for the value.
+    /// the spec gives for this rule (qemu's, where qemu has one); `{value}`,
+    /// `{value:x}` and `{value:016x}` in it stand for the value.
     Invalid { item: &'static str, field: &'static str, value: u64, rule: &'static str, message: Option<&'static str> },
-    /// A stored checksum does not match the bytes.
-    Checksum { item: &'static str, field: &'static str, stored: u64, computed: u64 },
+    /// A stored checksum does not match the bytes. `message` is the spec's
+    /// user-facing wording for it, if any.
+    Checksum { item: &'static str, field: &'static str, stored: u64, computed: u64, message: Option<&'static str> },
     /// A length, count or offset expression overflowed.
     Overflow { item: &'static str, field: &'static str },
     /// A value about to be written disagrees with the field that describes it.
@@ -29,9 +30,8 @@ impl FormatError {
     /// one, otherwise a description naming structure, field, value and rule.
     pub fn message(&self) -> String {
         match self {
-            FormatError::Invalid { message: Some(m), value, .. } => {
-                m.replace("{value:x}", &format!("{value:x}")).replace("{value}", &value.to_string())
-            }
+            FormatError::Invalid { message: Some(m), value, .. } => fill_value(m, *value),
+            FormatError::Checksum { message: Some(m), stored, .. } => fill_value(m, *stored),
             other => other.to_string(),
         }
     }
@@ -69,6 +69,11 @@ impl FormatError {
     }
 }
 
+/// Substitutes `{value}`, `{value:x}` and `{value:016x}` (zero-padded hex) in a message.
+fn fill_value(m: &str, v: u64) -> String {
+    m.replace("{value:016x}", &format!("{v:016x}")).replace("{value:x}", &format!("{v:x}")).replace("{value}", &v.to_string())
+}
+
 impl fmt::Display for FormatError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -80,7 +85,7 @@ impl fmt::Display for FormatError {
             FormatError::Invalid { item, field, value, rule, .. } => {
                 write!(f, "{item}.{field} = {value} ({value:#x}) breaks the rule: {rule}")
             }
-            FormatError::Checksum { item, field, stored, computed } => {
+            FormatError::Checksum { item, field, stored, computed, .. } => {
                 write!(f, "{item}.{field}: checksum {stored:#x} does not match the computed {computed:#x}")
             }
             FormatError::Overflow { item, field } => write!(f, "{item}.{field}: a length or offset overflows"),

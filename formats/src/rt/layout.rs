@@ -171,8 +171,9 @@ impl ItemLayout {
                     t.name, t.tag, t.endian, t.len, t.endian, t.align, t.end
                 );
                 let n = t.variants.iter().map(|v| v.name.len()).max().unwrap_or(4);
+                let w = t.variants.iter().map(|v| v.tag.len()).max().unwrap_or(0).max(10);
                 for v in t.variants {
-                    let _ = writeln!(out, "  {:>10}  {:<n$}  {}", v.tag, v.name, v.payload);
+                    let _ = writeln!(out, "  {:>w$}  {:<n$}  {}", v.tag, v.name, v.payload);
                 }
             }
             ItemLayout::Table(t) => {

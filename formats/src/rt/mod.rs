@@ -48,6 +48,26 @@ pub fn read_sequence<T: Structure>(buf: &[u8], count: u64) -> Result<Vec<(u64, T
     Ok(out)
 }
 
+/// One undecoded entry of a tag-length-value list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlvRaw {
+    /// Offset of the entry's tag.
+    pub offset: u64,
+    pub tag: u64,
+    /// Where the payload is, in the buffer that was parsed.
+    pub data: std::ops::Range<usize>,
+}
+
+/// A tag-length-value list split into entries, not yet decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlvRawList {
+    pub entries: Vec<TlvRaw>,
+    /// Offset just past the end marker, or where parsing stopped.
+    pub end: u64,
+    /// Whether an end marker was found.
+    pub terminated: bool,
+}
+
 /// A parsed tag-length-value list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TlvList<T> {
