@@ -1,3 +1,38 @@
-//! The `qimg` binary: argument parsing and output, nothing else.
+//! The `qimg` binary: argument parsing and output, nothing else. Behaviour
+//! lives in `qimg-runtime`; this crate turns command lines into calls and
+//! results into the bytes qemu-img 10.0.2 prints.
 
-fn main() {}
+mod args;
+mod commands;
+mod output;
+
+use std::ffi::OsString;
+use std::io::Write;
+
+fn main() {
+    let argv: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = argv.first().cloned().unwrap_or_else(|| OsString::from("qimg"));
+    let code = run(&argv0, argv.get(1..).unwrap_or(&[]));
+    let _ = std::io::stdout().flush();
+    std::process::exit(code);
+}
+
+fn run(argv0: &OsString, args: &[OsString]) -> i32 {
+    let env = commands::Env { prog: args::prog_name(argv0) };
+    match args::parse_with_argv0(argv0, args) {
+        Err(e) => {
+            env.out(e.stdout.as_bytes());
+            env.err(e.message.as_bytes());
+            e.code
+        }
+        Ok(args::Invocation::Help(text)) => {
+            env.out(text.as_bytes());
+            0
+        }
+        Ok(args::Invocation::Version) => {
+            env.out(args::version_text().as_bytes());
+            0
+        }
+        Ok(args::Invocation::Command(cmd)) => commands::run(&env, cmd),
+    }
+}

@@ -31,6 +31,22 @@ fn int_ident(t: IntTy) -> syn::Ident {
     format_ident!("{}", t.name())
 }
 
+/// `e as to` for an `e` of type `from`, or `e` alone when the types are the
+/// same (a cast to the same type is noise). `e` must bind tighter than `as`.
+fn cast(e: TokenStream, from: IntTy, to: IntTy) -> TokenStream {
+    if from == to {
+        e
+    } else {
+        let to = int_ident(to);
+        quote!(#e as #to)
+    }
+}
+
+/// `e` (of type `from`) as a `u64`, the type errors and expressions use.
+fn to_u64(e: TokenStream, from: IntTy) -> TokenStream {
+    cast(e, from, IntTy::U64)
+}
+
 fn endian_tokens(e: Endian) -> TokenStream {
     match e {
         Endian::Big => quote!(::binrw::Endian::Big),
@@ -165,7 +181,7 @@ fn placement_text(p: &Option<Expr>) -> String {
 }
 
 /// Rust type of a structure field.
-fn field_rust_type(m: &Model, ty: &FieldType) -> TokenStream {
+fn field_rust_type(ty: &FieldType) -> TokenStream {
     match ty {
         FieldType::Int(t) => {
             let i = int_ident(*t);
@@ -189,12 +205,12 @@ fn field_rust_type(m: &Model, ty: &FieldType) -> TokenStream {
         FieldType::Uuid => quote!(crate::rt::Uuid),
         FieldType::Named(n) => quote!(#n),
         FieldType::Array(e, n) => {
-            let e = field_rust_type(m, e);
+            let e = field_rust_type(e);
             let n = lit_usize(*n);
             quote!([#e; #n])
         }
         FieldType::Vec(e) => {
-            let e = field_rust_type(m, e);
+            let e = field_rust_type(e);
             quote!(Vec<#e>)
         }
         FieldType::Unit => quote!(()),
@@ -237,8 +253,8 @@ fn has_endian(m: &Model, ty: &FieldType) -> bool {
     }
 }
 
-fn default_value(m: &Model, f: &Field) -> TokenStream {
-    let ty = field_rust_type(m, &f.ty);
+fn default_value(f: &Field) -> TokenStream {
+    let ty = field_rust_type(&f.ty);
     if let Some(d) = f.default.as_ref().and_then(Expr::const_eval) {
         return match &f.ty {
             FieldType::Int(t) => int_lit(d, *t),
@@ -258,6 +274,42 @@ fn default_value(m: &Model, f: &Field) -> TokenStream {
     }
 }
 
+/// Whether `#[derive(Default)]` gives a field the value [`default_value`]
+/// spells out: a constant magic (stored as `()`), or a field without
+/// alternative magics or an explicit default other than 0 whose type's
+/// `Default` is all zeros or empty (arrays have one only up to 32 elements).
+fn default_is_derivable(f: &Field) -> bool {
+    match &f.magic {
+        Some(Magic::Alternatives(_)) => return false,
+        Some(Magic::Bytes(_) | Magic::Int(_)) => return true,
+        None => {}
+    }
+    if let Some(d) = &f.default {
+        return matches!(f.ty, FieldType::Int(_)) && d.const_eval() == Some(0);
+    }
+    match &f.ty {
+        FieldType::ByteArray(n) | FieldType::Array(_, n) => *n <= 32,
+        _ => true,
+    }
+}
+
+/// The `Default` of a structure whose fields take `values`: `None` when
+/// `#[derive(Default)]` does the same, else an `impl` listing each value.
+fn struct_default_impl(s: &StructDef, values: &[TokenStream]) -> Option<TokenStream> {
+    if s.fields.iter().all(default_is_derivable) {
+        return None;
+    }
+    let name = &s.name;
+    let fields = s.fields.iter().map(|f| &f.name);
+    Some(quote! {
+        impl Default for #name {
+            fn default() -> Self {
+                Self { #(#fields: #values,)* }
+            }
+        }
+    })
+}
+
 fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
     let info = &m.structs[&s.name.to_string()];
     let name = &s.name;
@@ -266,7 +318,7 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
     let struct_endian = endian_word(s.endian);
     let bare = EmitCtx::fields_bare();
     let on_self = EmitCtx::fields_on_self();
-    let total_bare = info.total.emit(&bare);
+    let total_bare = info.total.emit_arg(&bare);
     let total_self = info.total.emit(&on_self);
 
     let mut fields = Vec::new();
@@ -288,12 +340,12 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
         let mut attrs = TokenStream::new();
         // A single magic is a constant (`()`); alternatives keep the bytes read.
         let constant_magic = matches!(f.magic, Some(Magic::Bytes(_) | Magic::Int(_)));
-        let ty = if constant_magic { quote!(()) } else { field_rust_type(m, &f.ty) };
-        let present = f.when.as_ref().map(|w| w.emit(&bare));
-        let present_self = f.when.as_ref().map(|w| w.emit(&on_self));
+        let ty = if constant_magic { quote!(()) } else { field_rust_type(&f.ty) };
+        let present = f.when.as_ref().map(|w| w.emit_arg(&bare));
+        let present_self = f.when.as_ref().map(|w| w.emit_arg(&on_self));
 
         if let Some(c) = &present {
-            let dv = default_value(m, f);
+            let dv = default_value(f);
             attrs.extend(quote!(#[br(if(crate::rt::Cond::holds(#c), #dv))] #[bw(if(crate::rt::Cond::holds(#c)))]));
         }
         if let Some(e) = f.endian {
@@ -339,9 +391,9 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
         }
         match (&f.ty, &fi.size) {
             (FieldType::Bytes, Size::Rest) => {
-                let off = fi.actual_off.emit(&bare);
+                let off = fi.actual_off.emit_arg(&bare);
                 attrs.extend(quote!(#[br(parse_with = crate::rt::read_rest, args(#total_bare, #off))]));
-                let off_self = fi.actual_off.emit(&on_self);
+                let off_self = fi.actual_off.emit_arg(&on_self);
                 consistency.push(quote! {
                     let want = #total_self.saturating_sub(#off_self).get()
                         .ok_or(crate::rt::FormatError::Overflow { item: #item, field: #fname_str })?;
@@ -351,7 +403,7 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
                 });
             }
             (FieldType::Bytes, Size::Expr(len)) => {
-                let l = len.emit(&bare);
+                let l = len.emit_arg(&bare);
                 attrs.extend(quote!(#[br(parse_with = crate::rt::read_bytes, args(#l, #fname_str, #item))]));
                 let ls = len.emit(&on_self);
                 let check = quote! {
@@ -366,7 +418,7 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
                 });
             }
             (FieldType::Vec(elem), Size::Expr(_)) => {
-                let count = f.count.as_ref().map(|c| c.emit(&bare)).unwrap_or_default();
+                let count = f.count.as_ref().map(|c| c.emit_arg(&bare)).unwrap_or_default();
                 let elem_size = match elem.as_ref() {
                     FieldType::Int(t) => t.bytes(),
                     FieldType::Guid | FieldType::Uuid => 16,
@@ -395,9 +447,9 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
                 quote!(*#lit)
             }
             Some(_) => quote!(()),
-            None => default_value(m, f),
+            None => default_value(f),
         };
-        defaults.push(quote!(#fname: #dv,));
+        defaults.push(dv);
 
         if let Some(off) = fi.nominal_off.const_eval() {
             let c = format_ident!("OFF_{}", fname_str.trim_start_matches('_').to_ascii_uppercase());
@@ -422,7 +474,8 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
             Some(s) => quote!(Some(#s)),
             None => quote!(None),
         };
-        let value = quote!(crate::rt::num(&self.#fname));
+        // Rules apply to numeric fields only, which are all `Copy`.
+        let value = quote!(crate::rt::num(self.#fname));
         for r in &f.rules {
             let cond = r.emit(&value, &on_self);
             let rule = r.render();
@@ -435,10 +488,10 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
             });
         }
         if f.zero {
-            let cond = match &f.ty {
-                FieldType::Int(_) => quote!(self.#fname == 0),
-                FieldType::Guid | FieldType::Uuid => quote!(self.#fname.0.iter().all(|b| *b == 0)),
-                _ => quote!(self.#fname.iter().all(|b| *b == 0)),
+            let nonzero = match &f.ty {
+                FieldType::Int(_) => quote!(self.#fname != 0),
+                FieldType::Guid | FieldType::Uuid => quote!(!self.#fname.0.iter().all(|b| *b == 0)),
+                _ => quote!(!self.#fname.iter().all(|b| *b == 0)),
             };
             let value = match &f.ty {
                 FieldType::Int(_) => quote!(crate::rt::AsNum::as_num(&self.#fname)),
@@ -446,7 +499,7 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
                 _ => quote!(self.#fname.iter().position(|b| *b != 0).unwrap_or(0) as u64),
             };
             field_checks.push(quote! {
-                if !(#cond) {
+                if #nonzero {
                     return Err(crate::rt::FormatError::Invalid { item: #item, field: #fname_str, value: #value, rule: "zero", message: #msg });
                 }
             });
@@ -463,9 +516,10 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
                 }
                 Some(Item::Flags(fl)) => {
                     if fl.unknown == UnknownPolicy::Reject {
+                        let bits = to_u64(quote!(self.#fname.unknown_bits()), fl.repr);
                         field_checks.push(quote! {
                             if self.#fname.unknown_bits() != 0 {
-                                return Err(crate::rt::FormatError::Invalid { item: #item, field: #fname_str, value: self.#fname.unknown_bits() as u64, rule: "known bits only", message: #msg });
+                                return Err(crate::rt::FormatError::Invalid { item: #item, field: #fname_str, value: #bits, rule: "known bits only", message: #msg });
                             }
                         });
                     }
@@ -474,9 +528,10 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
                     }
                 }
                 Some(Item::Bitfield(b)) if !b.reserved.is_empty() => {
+                    let bits = to_u64(quote!(self.#fname.reserved_bits()), bitfield_repr(b));
                     field_checks.push(quote! {
                         if self.#fname.reserved_bits() != 0 {
-                            return Err(crate::rt::FormatError::Invalid { item: #item, field: #fname_str, value: self.#fname.reserved_bits() as u64, rule: "reserved bits zero", message: #msg });
+                            return Err(crate::rt::FormatError::Invalid { item: #item, field: #fname_str, value: #bits, rule: "reserved bits zero", message: #msg });
                         }
                     });
                 }
@@ -500,7 +555,7 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
         let guard = present_self.as_ref().map(|c| quote!(if !crate::rt::Cond::holds(#c) { return Ok(()); }));
         let check_if_guard = |c: &Option<Expr>| {
             c.as_ref().map(|c| {
-                let c = c.emit(&on_self);
+                let c = c.emit_arg(&on_self);
                 quote!(if !crate::rt::Cond::holds(#c) { return Ok(()); })
             })
         };
@@ -565,7 +620,10 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
                 ChecksumKind::OnesComplement => quote!(crate::rt::ones_complement),
                 ChecksumKind::Crc32c => quote!(crate::rt::crc32c),
             };
-            let it = int_ident(t);
+            // The algorithms return a u64; the field may be narrower.
+            let stored = cast(quote!(#algo(region, #off..#off + #width)), IntTy::U64, t);
+            let computed = to_u64(stored.clone(), t);
+            let field_u64 = to_u64(quote!(self.#fname), t);
             let to_bytes = match f.endian.unwrap_or(s.endian) {
                 Endian::Big => quote!(to_be_bytes),
                 Endian::Little => quote!(to_le_bytes),
@@ -579,9 +637,9 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
                 pub fn verify_checksum(&self, raw: &[u8]) -> Result<(), crate::rt::FormatError> {
                     let over = self.checksum_region()?;
                     let region = raw.get(..over).ok_or(crate::rt::FormatError::Truncated { item: #item, needed: over as u64, available: raw.len() as u64 })?;
-                    let computed = #algo(region, #off..#off + #width) as #it as u64;
-                    if computed != self.#fname as u64 {
-                        return Err(crate::rt::FormatError::Checksum { item: #item, field: #fname_str, stored: self.#fname as u64, computed, message: #msg });
+                    let computed = #computed;
+                    if computed != #field_u64 {
+                        return Err(crate::rt::FormatError::Checksum { item: #item, field: #fname_str, stored: #field_u64, computed, message: #msg });
                     }
                     Ok(())
                 }
@@ -592,7 +650,7 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
                     let over = self.checksum_region()?;
                     let available = raw.len() as u64;
                     let region = raw.get_mut(..over).ok_or(crate::rt::FormatError::Truncated { item: #item, needed: over as u64, available })?;
-                    let v = #algo(region, #off..#off + #width) as #it;
+                    let v = #stored;
                     region[#off..#off + #width].copy_from_slice(&v.#to_bytes());
                     Ok(())
                 }
@@ -711,21 +769,22 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
     let sdoc = &s.doc;
     let endian_text = s.endian.short();
     let name_str = name.to_string();
+    let default_impl = struct_default_impl(s, &defaults);
+    let mut derives = vec![quote!(Debug), quote!(Clone), quote!(PartialEq), quote!(Eq)];
+    if default_impl.is_none() {
+        derives.push(quote!(Default));
+    }
 
     Ok(quote! {
         #doc
         #[::binrw::binrw]
         #[brw(#struct_endian)]
-        #[derive(Debug, Clone, PartialEq, Eq)]
+        #[derive(#(#derives),*)]
         pub struct #name {
             #(#fields)*
         }
 
-        impl Default for #name {
-            fn default() -> Self {
-                Self { #(#defaults)* }
-            }
-        }
+        #default_impl
 
         impl #name {
             /// `format::Name`, used in errors.
@@ -817,8 +876,15 @@ fn emit_struct(m: &Model, s: &StructDef) -> Result<TokenStream> {
 }
 
 /// binrw and expression plumbing shared by enums, flags and bitfields: they are
-/// stored as one integer of type `repr`.
-fn emit_int_backed(name: &syn::Ident, repr: &syn::Ident, to: TokenStream, from: TokenStream, as_u64: TokenStream) -> TokenStream {
+/// stored as one integer of type `repr`. `to` is the stored value of `self`;
+/// `from` builds a `Self` from the stored value `v`.
+fn emit_int_backed(name: &syn::Ident, repr: IntTy, to: TokenStream, from: TokenStream) -> TokenStream {
+    let as_u64 = to_u64(to.clone(), repr);
+    let narrow = (repr != IntTy::U64).then(|| {
+        let r = int_ident(repr);
+        quote!(let v = v as #r;)
+    });
+    let repr = int_ident(repr);
     quote! {
         impl ::binrw::BinRead for #name {
             type Args<'a> = ();
@@ -844,7 +910,7 @@ fn emit_int_backed(name: &syn::Ident, repr: &syn::Ident, to: TokenStream, from: 
 
         impl crate::rt::FromNum for #name {
             fn from_num(v: u64) -> Self {
-                let v = v as #repr;
+                #narrow
                 #from
             }
         }
@@ -856,11 +922,6 @@ fn emit_enum(m: &Model, e: &EnumDef) -> TokenStream {
     let repr = int_ident(e.repr);
     let doc = doc_attr(&e.doc);
     let item = format!("{}::{}", m.file.format, name);
-    let variants = e.variants.iter().map(|v| {
-        let d = doc_attr(&v.doc);
-        let n = &v.name;
-        quote!(#d #n,)
-    });
     let from_arms = e.variants.iter().map(|v| {
         let n = &v.name;
         let lit = int_lit(v.value, e.repr);
@@ -876,12 +937,27 @@ fn emit_enum(m: &Model, e: &EnumDef) -> TokenStream {
         let s = n.to_string();
         quote!(Self::#n => Some(#s),)
     });
-    let default = match e.variants.iter().find(|v| v.value == 0) {
-        Some(v) => {
-            let n = &v.name;
-            quote!(Self::#n)
-        }
-        None => quote!(Self::Unknown(0)),
+    // The default is the value 0: a named variant (derived, marked
+    // `#[default]`), or else `Unknown(0)`.
+    let zero = e.variants.iter().position(|v| v.value == 0);
+    let variants = e.variants.iter().enumerate().map(|(i, v)| {
+        let d = doc_attr(&v.doc);
+        let n = &v.name;
+        let default = (zero == Some(i)).then(|| quote!(#[default]));
+        quote!(#d #default #n,)
+    });
+    let (derive_default, default_impl) = match zero {
+        Some(_) => (Some(quote!(Default)), None),
+        None => (
+            None,
+            Some(quote! {
+                impl Default for #name {
+                    fn default() -> Self {
+                        Self::Unknown(0)
+                    }
+                }
+            }),
+        ),
     };
     let layout_variants = e.variants.iter().map(|v| {
         let s = v.name.to_string();
@@ -892,10 +968,11 @@ fn emit_enum(m: &Model, e: &EnumDef) -> TokenStream {
     let edoc = &e.doc;
     let repr_str = e.repr.name();
     let unknown = e.unknown.text();
-    let plumbing = emit_int_backed(name, &repr, quote!(self.repr()), quote!(Self::from_repr(v)), quote!(self.repr() as u64));
+    let plumbing = emit_int_backed(name, e.repr, quote!(self.repr()), quote!(Self::from_repr(v)));
+    let derives = [quote!(Debug), quote!(Clone), quote!(Copy), quote!(PartialEq), quote!(Eq), quote!(Hash)].into_iter().chain(derive_default);
     quote! {
         #doc
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[derive(#(#derives),*)]
         pub enum #name {
             #(#variants)*
             /// A value this spec does not name, kept as read.
@@ -940,11 +1017,7 @@ fn emit_enum(m: &Model, e: &EnumDef) -> TokenStream {
             };
         }
 
-        impl Default for #name {
-            fn default() -> Self {
-                #default
-            }
-        }
+        #default_impl
 
         #plumbing
     }
@@ -990,7 +1063,14 @@ fn emit_flags(m: &Model, f: &FlagsDef) -> TokenStream {
     let fdoc = &f.doc;
     let repr_str = f.repr.name();
     let unknown = f.unknown.text();
-    let plumbing = emit_int_backed(name, &repr, quote!(self.0), quote!(Self(v)), quote!(self.0 as u64));
+    let plumbing = emit_int_backed(name, f.repr, quote!(self.0), quote!(Self(v)));
+    // A set that names no bits has nothing to push.
+    let names = if debug_arms.is_empty() {
+        quote!(let names: Vec<&str> = Vec::new();)
+    } else {
+        quote!(let mut names: Vec<&str> = Vec::new(); #(#debug_arms)*)
+    };
+    let debug_head = format!("{name_str}({{:#x}}: {{}}");
     quote! {
         #doc
         #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -1021,10 +1101,8 @@ fn emit_flags(m: &Model, f: &FlagsDef) -> TokenStream {
 
         impl ::core::fmt::Debug for #name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                #[allow(unused_mut)] // a set may name no bits
-                let mut names: Vec<&str> = Vec::new();
-                #(#debug_arms)*
-                write!(f, "{}({:#x}: {}", #name_str, self.0, names.join(" | "))?;
+                #names
+                write!(f, #debug_head, self.0, names.join(" | "))?;
                 if self.unknown_bits() != 0 {
                     write!(f, " + unknown {:#x}", self.unknown_bits())?;
                 }
@@ -1074,12 +1152,22 @@ fn hex_mask(v: u128, width: u32) -> String {
     let s = format!("{v:0digits$x}");
     let mut out = String::from("0x");
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (digits - i) % 4 == 0 {
+        if i > 0 && (digits - i).is_multiple_of(4) {
             out.push('_');
         }
         out.push(c);
     }
     out
+}
+
+/// The integer a bitfield is stored as: `u{width}`, or `u64` for the newtype
+/// of a parameterised one.
+fn bitfield_repr(b: &BitfieldDef) -> IntTy {
+    if b.params.is_empty() {
+        IntTy::unsigned(b.width)
+    } else {
+        IntTy::U64
+    }
 }
 
 fn emit_bitfield(m: &Model, b: &BitfieldDef) -> Result<TokenStream> {
@@ -1114,7 +1202,8 @@ fn bitfield_layout(b: &BitfieldDef, reserved: u128) -> TokenStream {
 fn emit_fixed_bitfield(m: &Model, b: &BitfieldDef) -> Result<TokenStream> {
     let name = &b.name;
     let width = b.width;
-    let repr = format_ident!("u{}", width);
+    let repr_ty = IntTy::unsigned(width);
+    let repr = int_ident(repr_ty);
     let item = format!("{}::{}", m.file.format, name);
     let doc = doc_attr(&b.doc);
     // Collect (lo, hi, field) sorted by position, filling gaps with skipped bits.
@@ -1166,7 +1255,7 @@ fn emit_fixed_bitfield(m: &Model, b: &BitfieldDef) -> Result<TokenStream> {
             let l = Literal::u128_suffixed(v);
             quote!(#l)
         } else {
-            int_lit(v as u64, IntTy { bits: width, signed: false })
+            int_lit(v as u64, IntTy::unsigned(width))
         }
     };
     for f in &b.fields {
@@ -1194,14 +1283,22 @@ fn emit_fixed_bitfield(m: &Model, b: &BitfieldDef) -> Result<TokenStream> {
                 pub fn #set(&mut self, v: #repr) { *self = self.#with(v) }
             }),
             BitValue::Enum(e) => {
-                let et = m.enum_def(e).map(|d| d.repr).unwrap_or(IntTy { bits: 8, signed: false });
-                let er = int_ident(et);
+                let et = m.enum_def(e).map(|d| d.repr).unwrap_or(IntTy::unsigned(8));
+                // The field's bits as the enum's type, and the enum's value
+                // as the entry's type (casts only where the types differ).
+                let bits = quote!((self.raw() & Self::#mc) >> Self::#sc);
+                let (field, stored) = if et == repr_ty {
+                    (bits, quote!(v.repr()))
+                } else {
+                    let er = int_ident(et);
+                    (quote!((#bits) as #er), quote!((v.repr() as #repr)))
+                };
                 accessors.push(quote! {
                     #d
                     #[inline]
-                    pub fn #get(self) -> #e { #e::from_repr(((self.raw() & Self::#mc) >> Self::#sc) as #er) }
+                    pub fn #get(self) -> #e { #e::from_repr(#field) }
                     #[inline]
-                    pub fn #with(self, v: #e) -> Self { Self::from_raw((self.raw() & !Self::#mc) | (((v.repr() as #repr) << Self::#sc) & Self::#mc)) }
+                    pub fn #with(self, v: #e) -> Self { Self::from_raw((self.raw() & !Self::#mc) | ((#stored << Self::#sc) & Self::#mc)) }
                     #[inline]
                     pub fn #set(&mut self, v: #e) { *self = self.#with(v) }
                 });
@@ -1213,8 +1310,8 @@ fn emit_fixed_bitfield(m: &Model, b: &BitfieldDef) -> Result<TokenStream> {
     let reserved_lit = mask_lit(reserved);
     let size = lit_usize((width / 8) as u64);
     let layout = bitfield_layout(b, reserved);
-    let as_num = if width <= 64 { quote!(self.raw() as u64) } else { quote!(self.raw() as u64) };
-    let plumbing = emit_int_backed(name, &repr, quote!(self.raw()), quote!(Self::from_raw(v as #repr)), as_num);
+    let plumbing = emit_int_backed(name, repr_ty, quote!(self.raw()), quote!(Self::from_raw(v)));
+    let reserved_u64 = to_u64(quote!(self.reserved_bits()), repr_ty);
     let bits_lit = Literal::u32_unsuffixed(width);
     Ok(quote! {
         #doc
@@ -1245,7 +1342,7 @@ fn emit_fixed_bitfield(m: &Model, b: &BitfieldDef) -> Result<TokenStream> {
             /// Checks that reserved bits are zero.
             pub fn validate(self) -> Result<(), crate::rt::FormatError> {
                 if self.reserved_bits() != 0 {
-                    return Err(crate::rt::FormatError::Invalid { item: #item, field: "reserved", value: self.reserved_bits() as u64, rule: "reserved bits zero", message: None });
+                    return Err(crate::rt::FormatError::Invalid { item: #item, field: "reserved", value: #reserved_u64, rule: "reserved bits zero", message: None });
                 }
                 Ok(())
             }
@@ -1284,9 +1381,14 @@ fn emit_param_bitfield(m: &Model, b: &BitfieldDef) -> Result<TokenStream> {
         let hi = f.hi.emit(&ctx);
         let d = doc_attr(&f.doc);
         let rdoc = format!("Lowest and highest bit of `{}` (`{}`), if the parameters allow it.", f.name, bit_text(f));
+        // Every range function takes all of the entry's parameters, so that
+        // the accessors can pass them on alike; a field at a fixed position
+        // (a flag bit) uses none of them.
+        let unused = b.params.iter().any(|(p, _)| !f.lo.uses_var(p) && !f.hi.uses_var(p));
+        let allow_unused = unused.then(|| quote!(#[allow(unused_variables)]));
         accessors.push(quote! {
             #[doc = #rdoc]
-            #[allow(unused_variables)]
+            #allow_unused
             pub fn #range(#(#params),*) -> Option<(u32, u32)> {
                 let lo = #lo.get()?;
                 let hi = #hi.get()?;
@@ -1340,7 +1442,7 @@ fn emit_param_bitfield(m: &Model, b: &BitfieldDef) -> Result<TokenStream> {
     let reserved: u128 = b.reserved.iter().fold(0, |acc, (lo, hi, _)| acc | mask_u128(*lo, *hi));
     let reserved_lit = Literal::u64_suffixed(reserved as u64);
     let layout = bitfield_layout(b, reserved);
-    let plumbing = emit_int_backed(name, &format_ident!("u64"), quote!(self.0), quote!(Self(v)), quote!(self.0));
+    let plumbing = emit_int_backed(name, IntTy::U64, quote!(self.0), quote!(Self(v)));
     Ok(quote! {
         #doc
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -1379,6 +1481,14 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
     };
     let align = t.align;
     let end_tag = int_lit(t.end, tag_ty);
+    let zero_len = int_lit(0, len_ty);
+    // Raw entries keep tags as u64; decoding narrows them back.
+    let raw_tag_field = if tag_ty == IntTy::U64 {
+        quote!(tag)
+    } else {
+        quote!(tag: tag as u64)
+    };
+    let raw_tag = cast(quote!(e.tag), IntTy::U64, tag_ty);
     let (from_bytes, to_bytes) = match t.endian {
         Endian::Big => (quote!(from_be_bytes), quote!(to_be_bytes)),
         Endian::Little => (quote!(from_le_bytes), quote!(to_le_bytes)),
@@ -1477,6 +1587,7 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
     let endian_str = t.endian.short();
     let end_u64 = t.end;
 
+    let read_len = to_u64(quote!(#len_t::#from_bytes(buf[pos + #tag_bytes..pos + #hdr].try_into().unwrap_or_default())), len_ty);
     let list_fns = match &t.header {
         None => quote! {
             /// Splits `buf` into raw entries, up to the end tag or the end of `buf`.
@@ -1490,7 +1601,7 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
                         return Err(crate::rt::FormatError::Truncated { item: #item, needed: (pos + #hdr) as u64, available: buf.len() as u64 });
                     }
                     let tag = #tag_t::#from_bytes(buf[pos..pos + #tag_bytes].try_into().unwrap_or_default());
-                    let len = #len_t::#from_bytes(buf[pos + #tag_bytes..pos + #hdr].try_into().unwrap_or_default()) as u64;
+                    let len = #read_len;
                     if tag == Self::END_TAG {
                         return Ok(crate::rt::TlvRawList { entries, end: (pos + #hdr) as u64, terminated: true });
                     }
@@ -1499,7 +1610,7 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
                     if len > available {
                         return Err(crate::rt::FormatError::Truncated { item: #item, needed: start as u64 + len, available: buf.len() as u64 });
                     }
-                    entries.push(crate::rt::TlvRaw { offset: pos as u64, tag: tag as u64, data: start..start + len as usize });
+                    entries.push(crate::rt::TlvRaw { offset: pos as u64, #raw_tag_field, data: start..start + len as usize });
                     let next = crate::rt::align_up(start as u64 + len, Self::ALIGN)
                         .ok_or(crate::rt::FormatError::Overflow { item: #item, field: "len" })?;
                     pos = usize::try_from(next).unwrap_or(usize::MAX);
@@ -1512,7 +1623,7 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
                 let raw = Self::parse_raw(buf)?;
                 let mut entries = Vec::with_capacity(raw.entries.len());
                 for e in &raw.entries {
-                    entries.push((e.offset, Self::parse_payload(e.tag as #tag_t, &buf[e.data.clone()])?));
+                    entries.push((e.offset, Self::parse_payload(#raw_tag, &buf[e.data.clone()])?));
                 }
                 Ok(crate::rt::TlvList { entries, end: raw.end, terminated: raw.terminated })
             }
@@ -1527,18 +1638,19 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
                     out.extend_from_slice(&e.tag().#to_bytes());
                     out.extend_from_slice(&len.#to_bytes());
                     out.extend_from_slice(&data);
-                    while out.len() as u64 % Self::ALIGN != 0 {
+                    while !(out.len() as u64).is_multiple_of(Self::ALIGN) {
                         out.push(0);
                     }
                 }
                 out.extend_from_slice(&Self::END_TAG.#to_bytes());
-                out.extend_from_slice(&(0 as #len_t).#to_bytes());
+                out.extend_from_slice(&#zero_len.#to_bytes());
                 Ok(out)
             }
         },
         Some(h) => {
             let hs = &h.structure;
             let (tf, lf) = (&h.tag_field, &h.len_field);
+            let header_len = to_u64(quote!(h.#lf), len_ty);
             quote! {
             /// Splits `buf` into raw entries (each starting with a `#hs`), up to
             /// the end tag or the end of `buf`. An entry header cut off by the
@@ -1551,7 +1663,7 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
                         return Err(crate::rt::FormatError::Truncated { item: #item, needed: (pos + #hdr) as u64, available: buf.len() as u64 });
                     }
                     let h = #hs::read(&buf[pos..pos + #hdr])?;
-                    let (tag, len) = (h.#tf, h.#lf as u64);
+                    let (tag, len) = (h.#tf, #header_len);
                     if tag == Self::END_TAG {
                         return Ok(crate::rt::TlvRawList { entries, end: (pos + #hdr) as u64, terminated: true });
                     }
@@ -1560,7 +1672,7 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
                     if len > available {
                         return Err(crate::rt::FormatError::Truncated { item: #item, needed: start as u64 + len, available: buf.len() as u64 });
                     }
-                    entries.push(crate::rt::TlvRaw { offset: pos as u64, tag: tag as u64, data: start..start + len as usize });
+                    entries.push(crate::rt::TlvRaw { offset: pos as u64, #raw_tag_field, data: start..start + len as usize });
                     let next = crate::rt::align_up(start as u64 + len, Self::ALIGN)
                         .ok_or(crate::rt::FormatError::Overflow { item: #item, field: "len" })?;
                     pos = usize::try_from(next).unwrap_or(usize::MAX);
@@ -1575,7 +1687,7 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
                 for e in &raw.entries {
                     let at = e.offset as usize;
                     let h = #hs::read(&buf[at..at + #hdr])?;
-                    entries.push((e.offset, (h, Self::parse_payload(e.tag as #tag_t, &buf[e.data.clone()])?)));
+                    entries.push((e.offset, (h, Self::parse_payload(#raw_tag, &buf[e.data.clone()])?)));
                 }
                 Ok(crate::rt::TlvList { entries, end: raw.end, terminated: raw.terminated })
             }
@@ -1593,7 +1705,7 @@ fn emit_tlv(m: &Model, t: &TlvDef) -> Result<TokenStream> {
                         .map_err(|_| crate::rt::FormatError::Overflow { item: #item, field: "len" })?;
                     out.extend_from_slice(&h.to_bytes()?);
                     out.extend_from_slice(&data);
-                    while out.len() as u64 % Self::ALIGN != 0 {
+                    while !(out.len() as u64).is_multiple_of(Self::ALIGN) {
                         out.push(0);
                     }
                 }

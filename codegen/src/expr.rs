@@ -71,28 +71,40 @@ impl BinOp {
         }
     }
 
-    fn method(self) -> &'static str {
+    /// How emitted code spells the operation: as a Rust operator that
+    /// `rt::Num` overloads (arithmetic and bit operations), or as a method
+    /// (comparisons, which yield an `rt::Cond`, and `&&`/`||`, which Rust does
+    /// not let a type overload).
+    fn spelling(self) -> Spelling {
         use BinOp::*;
+        use Spelling::{Method, Operator};
         match self {
-            Add => "add",
-            Sub => "sub",
-            Mul => "mul",
-            Div => "div",
-            Rem => "rem",
-            Shl => "shl",
-            Shr => "shr",
-            BitAnd => "bitand",
-            BitOr => "bitor",
-            BitXor => "bitxor",
-            Eq => "is_eq",
-            Ne => "is_ne",
-            Lt => "is_lt",
-            Le => "is_le",
-            Gt => "is_gt",
-            Ge => "is_ge",
-            And => "and",
-            Or => "or",
+            Add => Operator(quote!(+)),
+            Sub => Operator(quote!(-)),
+            Mul => Operator(quote!(*)),
+            Div => Operator(quote!(/)),
+            Rem => Operator(quote!(%)),
+            Shl => Operator(quote!(<<)),
+            Shr => Operator(quote!(>>)),
+            BitAnd => Operator(quote!(&)),
+            BitOr => Operator(quote!(|)),
+            BitXor => Operator(quote!(^)),
+            Eq => Method("is_eq"),
+            Ne => Method("is_ne"),
+            Lt => Method("is_lt"),
+            Le => Method("is_le"),
+            Gt => Method("is_gt"),
+            Ge => Method("is_ge"),
+            And => Method("and"),
+            Or => Method("or"),
         }
+    }
+
+    /// Bit and shift operators. Mixed with other operators they get
+    /// parentheses even where precedence makes them optional, as readers (and
+    /// clippy's `precedence` lint) expect: `(a + b) << c`, `a & (b >> c)`.
+    fn is_bitwise(self) -> bool {
+        matches!(self, BinOp::Shl | BinOp::Shr | BinOp::BitAnd | BinOp::BitOr | BinOp::BitXor)
     }
 
     /// Operand kind and result kind.
@@ -104,6 +116,12 @@ impl BinOp {
             _ => (Kind::Num, Kind::Num),
         }
     }
+}
+
+/// How a [`BinOp`] is written in emitted code.
+enum Spelling {
+    Operator(TokenStream),
+    Method(&'static str),
 }
 
 /// A built-in function.
@@ -357,11 +375,7 @@ impl Expr {
     /// Structures named in `Struct.field` paths.
     pub fn path_bases(&self, out: &mut Vec<syn::Ident>) {
         match self {
-            Expr::Path(b, _) => {
-                if !out.contains(b) {
-                    out.push(b.clone())
-                }
-            }
+            Expr::Path(b, _) if !out.contains(b) => out.push(b.clone()),
             Expr::Bin(_, a, b, _) => {
                 a.path_bases(out);
                 b.path_bases(out);
@@ -428,39 +442,127 @@ impl Expr {
     }
 
     /// Emits Rust code that evaluates the expression as `rt::Num` (numbers) or
-    /// `rt::Cond` (conditions), never panicking.
+    /// `rt::Cond` (conditions), never panicking. The code can be used anywhere,
+    /// including as the receiver of a method call (`#e.get()`): it is
+    /// parenthesized when its outermost part is an operator.
     pub fn emit(&self, ctx: &EmitCtx) -> TokenStream {
+        self.code(ctx).receiver()
+    }
+
+    /// Like [`Expr::emit`], without outer parentheses: for function and method
+    /// arguments, where Rust needs none.
+    pub fn emit_arg(&self, ctx: &EmitCtx) -> TokenStream {
+        self.code(ctx).tokens
+    }
+
+    /// The Rust code for this expression, with how tightly it binds.
+    fn code(&self, ctx: &EmitCtx) -> Code {
         match self {
-            Expr::Lit(v, _) => quote!(crate::rt::Num::lit(#v)),
+            Expr::Lit(v, _) => Code::atom(quote!(crate::rt::Num::lit(#v))),
             Expr::Var(id) => {
                 let var = ctx.var(id);
-                quote!(crate::rt::num(#var))
+                Code::atom(quote!(crate::rt::num(#var)))
             }
             Expr::Path(b, f) => {
                 let base = ctx.path_base(b);
-                quote!(crate::rt::num(#base.#f))
+                Code::atom(quote!(crate::rt::num(#base.#f)))
             }
-            Expr::End(_) => quote!(crate::rt::Num::lit(file_len)),
-            Expr::Bin(op, a, b, _) => {
-                let (a, b) = (a.emit(ctx), b.emit(ctx));
-                let m = format_ident!("{}", op.method());
-                quote!(#a.#m(#b))
-            }
+            Expr::End(_) => Code::atom(quote!(crate::rt::Num::lit(file_len))),
+            Expr::Bin(op, a, b, _) => match op.spelling() {
+                Spelling::Operator(operator) => {
+                    let a = a.code(ctx).operand(*op, false);
+                    let b = b.code(ctx).operand(*op, true);
+                    Code { tokens: quote!(#a #operator #b), prec: op.precedence() }
+                }
+                Spelling::Method(method) => {
+                    let method = format_ident!("{method}");
+                    let (a, b) = (a.emit(ctx), b.emit_arg(ctx));
+                    Code::atom(quote!(#a.#method(#b)))
+                }
+            },
             Expr::Not(a, _) => {
-                let a = a.emit(ctx);
-                quote!(#a.not())
+                let a = a.code(ctx).unary_operand();
+                Code { tokens: quote!(!#a), prec: Code::UNARY }
             }
             Expr::Call(f, args, _) => {
-                let (a, b) = (args[0].emit(ctx), args[1].emit(ctx));
-                match f {
+                let (a, b) = (args[0].emit(ctx), args[1].emit_arg(ctx));
+                Code::atom(match f {
                     Func::Min => quote!(#a.min(#b)),
                     Func::Max => quote!(#a.max(#b)),
-                }
+                })
             }
             Expr::If(c, a, b) => {
-                let (c, a, b) = (c.emit(ctx), a.emit(ctx), b.emit(ctx));
-                quote!(crate::rt::Num::select(#c, #a, #b))
+                let (c, a, b) = (c.emit_arg(ctx), a.emit_arg(ctx), b.emit_arg(ctx));
+                Code::atom(quote!(crate::rt::Num::select(#c, #a, #b)))
             }
+        }
+    }
+
+    /// Whether the expression names `name` (a field or parameter).
+    pub fn uses_var(&self, name: &syn::Ident) -> bool {
+        match self {
+            Expr::Var(id) => id == name,
+            Expr::Bin(_, a, b, _) => a.uses_var(name) || b.uses_var(name),
+            Expr::Not(a, _) => a.uses_var(name),
+            Expr::Call(_, args, _) => args.iter().any(|a| a.uses_var(name)),
+            Expr::If(c, a, b) => c.uses_var(name) || a.uses_var(name) || b.uses_var(name),
+            Expr::Lit(..) | Expr::Path(..) | Expr::End(_) => false,
+        }
+    }
+}
+
+/// Emitted Rust for an expression, with the binding power of its outermost
+/// part, so that enclosing code adds parentheses only where Rust needs them.
+struct Code {
+    tokens: TokenStream,
+    /// `Code::ATOM` for paths, calls and method calls, `Code::UNARY` for `!x`,
+    /// otherwise the precedence of the outermost binary operator.
+    prec: u8,
+}
+
+impl Code {
+    const ATOM: u8 = u8::MAX;
+    const UNARY: u8 = 10;
+
+    fn atom(tokens: TokenStream) -> Code {
+        Code { tokens, prec: Code::ATOM }
+    }
+
+    fn parenthesized(self) -> TokenStream {
+        let t = self.tokens;
+        quote!((#t))
+    }
+
+    /// As the receiver of a method call.
+    fn receiver(self) -> TokenStream {
+        if self.prec == Code::ATOM {
+            self.tokens
+        } else {
+            self.parenthesized()
+        }
+    }
+
+    /// As the operand of `!`.
+    fn unary_operand(self) -> TokenStream {
+        if self.prec >= Code::UNARY {
+            self.tokens
+        } else {
+            self.parenthesized()
+        }
+    }
+
+    /// As the left or right operand of the binary operator `op`: parenthesized
+    /// where precedence and left associativity require it, and around other
+    /// operators mixed with a bit or shift operator (see [`BinOp::is_bitwise`]).
+    fn operand(self, op: BinOp, right: bool) -> TokenStream {
+        let p = op.precedence();
+        let binary = self.prec < Code::UNARY;
+        let needed = self.prec < p || (right && self.prec == p);
+        let clearer = binary && op.is_bitwise() && self.prec != p;
+        if needed || clearer {
+            self.parenthesized()
+        } else {
+            self.tokens
         }
     }
 }
@@ -491,7 +593,7 @@ impl EmitCtx {
 
     fn var(&self, id: &syn::Ident) -> TokenStream {
         if self.self_prefix && !self.params.iter().any(|p| id == p) {
-            quote!(&self.#id)
+            quote!(self.#id)
         } else {
             quote!(#id)
         }
@@ -584,16 +686,17 @@ impl Rule {
         }
     }
 
-    /// Emits a `rt::Cond` that holds when `value` (a `rt::Num` expression) obeys the rule.
+    /// Emits a `rt::Cond` that holds when `value` (a `rt::Num` expression that
+    /// can be a method receiver, such as `crate::rt::num(self.x)`) obeys the rule.
     pub fn emit(&self, value: &TokenStream, ctx: &EmitCtx) -> TokenStream {
         match self {
             Rule::Range { lo, hi, inclusive, .. } => {
                 let lo = lo.as_ref().map(|e| {
-                    let e = e.emit(ctx);
+                    let e = e.emit_arg(ctx);
                     quote!(#value.is_ge(#e))
                 });
                 let hi = hi.as_ref().map(|e| {
-                    let e = e.emit(ctx);
+                    let e = e.emit_arg(ctx);
                     if *inclusive {
                         quote!(#value.is_le(#e))
                     } else {
@@ -608,17 +711,86 @@ impl Rule {
                 }
             }
             Rule::Set(v) => {
-                let alts = v.iter().map(|e| {
-                    let e = e.emit(ctx);
+                let mut alts = v.iter().map(|e| {
+                    let e = e.emit_arg(ctx);
                     quote!(#value.is_eq(#e))
                 });
-                quote!(crate::rt::Cond::FALSE #(.or(#alts))*)
+                match alts.next() {
+                    Some(first) => quote!(#first #(.or(#alts))*),
+                    None => quote!(crate::rt::Cond::FALSE),
+                }
             }
             Rule::Align(e) | Rule::MultipleOf(e) => {
-                let e = e.emit(ctx);
-                quote!(#value.rem(#e).is_eq(crate::rt::Num::lit(0)))
+                let e = e.code(ctx).operand(BinOp::Rem, true);
+                quote!((#value % #e).is_eq(crate::rt::Num::lit(0)))
             }
             Rule::PowerOfTwo => quote!(#value.is_power_of_two()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Emitted code without spaces, with the `rt` paths shortened: `num(a)`
+    /// for a field, `lit(1u64)` for a literal.
+    fn shorten(code: TokenStream) -> String {
+        code.to_string().replace(' ', "").replace("crate::rt::Num::", "").replace("crate::rt::", "")
+    }
+
+    fn expr(src: &str) -> Expr {
+        Expr::from_syn(&syn::parse_str(src).unwrap()).unwrap()
+    }
+
+    /// A spec expression over fields, emitted as a function argument.
+    fn arg(src: &str) -> String {
+        shorten(expr(src).emit_arg(&EmitCtx::fields_bare()))
+    }
+
+    /// A rule on the field `x`, emitted inside a method.
+    fn rule(r: &Rule) -> String {
+        shorten(r.emit(&quote!(crate::rt::num(self.x)), &EmitCtx::fields_on_self()))
+    }
+
+    #[test]
+    fn operators_keep_the_spec_grouping() {
+        assert_eq!(arg("a - b - c"), "num(a)-num(b)-num(c)");
+        assert_eq!(arg("a - (b - c)"), "num(a)-(num(b)-num(c))");
+        assert_eq!(arg("a + b * c"), "num(a)+num(b)*num(c)");
+        assert_eq!(arg("(a + b) * c"), "(num(a)+num(b))*num(c)");
+        assert_eq!(arg("a / (b * c)"), "num(a)/(num(b)*num(c))");
+    }
+
+    #[test]
+    fn bit_operators_mixed_with_others_are_parenthesized() {
+        assert_eq!(arg("1 << a + 1"), "lit(1u64)<<(num(a)+lit(1u64))");
+        assert_eq!(arg("a & b & c"), "num(a)&num(b)&num(c)");
+        assert_eq!(arg("a & b >> 2"), "num(a)&(num(b)>>lit(2u64))");
+        assert_eq!(arg("(a << 9) - 1"), "(num(a)<<lit(9u64))-lit(1u64)");
+    }
+
+    #[test]
+    fn comparisons_and_logic_are_methods() {
+        assert_eq!(arg("a + 1 >= b"), "(num(a)+lit(1u64)).is_ge(num(b))");
+        assert_eq!(arg("a == 1 && !(b < 2)"), "num(a).is_eq(lit(1u64)).and(!num(b).is_lt(lit(2u64)))");
+        assert_eq!(arg("!(a == 1) || b == 2"), "(!num(a).is_eq(lit(1u64))).or(num(b).is_eq(lit(2u64)))");
+        assert_eq!(arg("min(a - 1, b)"), "(num(a)-lit(1u64)).min(num(b))");
+    }
+
+    #[test]
+    fn receivers_are_parenthesized_and_arguments_are_not() {
+        let ctx = EmitCtx::fields_bare();
+        assert_eq!(shorten(expr("a * 512").emit(&ctx)), "(num(a)*lit(512u64))");
+        assert_eq!(shorten(expr("a * 512").emit_arg(&ctx)), "num(a)*lit(512u64)");
+        assert_eq!(shorten(expr("a").emit(&ctx)), "num(a)");
+    }
+
+    #[test]
+    fn rules_compare_the_value() {
+        let valid = |src: &str| Rule::valid_from_syn(&syn::parse_str(src).unwrap()).unwrap();
+        assert_eq!(rule(&valid("[1, 2]")), "num(self.x).is_eq(lit(1u64)).or(num(self.x).is_eq(lit(2u64)))");
+        assert_eq!(rule(&valid("..=(1 << b) - a")), "num(self.x).is_le((lit(1u64)<<num(self.b))-num(self.a))");
+        assert_eq!(rule(&Rule::Align(expr("1 << b"))), "(num(self.x)%(lit(1u64)<<num(self.b))).is_eq(lit(0))");
     }
 }

@@ -28,6 +28,13 @@ pub struct IntTy {
 }
 
 impl IntTy {
+    pub const U64: IntTy = IntTy::unsigned(64);
+
+    /// The unsigned type of `bits` bits.
+    pub const fn unsigned(bits: u32) -> IntTy {
+        IntTy { bits, signed: false }
+    }
+
     pub fn parse(name: &str) -> Option<IntTy> {
         let (signed, rest) = match name.as_bytes().first()? {
             b'u' => (false, &name[1..]),

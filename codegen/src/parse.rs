@@ -15,7 +15,8 @@ struct Attr {
 
 enum AttrValue {
     Flag,
-    Value(syn::Expr),
+    /// Boxed: a `syn::Expr` is several times larger than the other variants.
+    Value(Box<syn::Expr>),
     List(TokenStream),
 }
 
@@ -67,7 +68,7 @@ impl Attrs {
     fn value(&mut self, key: &str) -> Result<Option<syn::Expr>> {
         match self.take(key) {
             None => Ok(None),
-            Some(Attr { value: AttrValue::Value(v), .. }) => Ok(Some(v)),
+            Some(Attr { value: AttrValue::Value(v), .. }) => Ok(Some(*v)),
             Some(a) => bail!(a.key.span(), "`{key}` needs a value: `{key} = ...`"),
         }
     }
@@ -130,7 +131,7 @@ fn push_meta(meta: syn::meta::ParseNestedMeta, out: &mut Vec<Attr>) -> syn::Resu
         return Err(meta.error("expected a plain attribute name"));
     };
     let value = if meta.input.peek(syn::Token![=]) {
-        AttrValue::Value(meta.value()?.parse()?)
+        AttrValue::Value(Box::new(meta.value()?.parse()?))
     } else if meta.input.peek(syn::token::Paren) {
         let content;
         syn::parenthesized!(content in meta.input);

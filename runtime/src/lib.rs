@@ -1,3 +1,17 @@
 //! qimg's engine: image formats on top of the generated layouts, backing
 //! chains, refcounts and allocation, the copy engine, probing and locking.
 //! Nothing here parses command lines or prints.
+
+pub mod create;
+pub mod error;
+pub mod format;
+pub mod image;
+pub mod info;
+pub mod lock;
+pub mod create_opts;
+pub mod opts;
+pub mod probe;
+pub mod storage;
+pub mod units;
+
+pub use error::{Error, ErrorKind, Result};

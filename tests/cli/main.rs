@@ -1,1 +1,11 @@
-//! Black-box tests of the qimg binary against the real qemu-img.
+//! Black-box tests of the qimg binary against the real qemu-img 10.0.2:
+//! same stdout, same stderr, same exit code, same files.
+
+#[path = "../support/corpus.rs"]
+#[allow(dead_code)]
+mod corpus;
+#[allow(dead_code)]
+mod support;
+
+mod create;
+mod info;

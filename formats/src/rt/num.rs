@@ -3,6 +3,8 @@
 //! "undefined" (and the parse or check fail) but never panic or wrap.
 
 /// A number, or `None` once an operation overflowed or divided by zero.
+/// Arithmetic and bit operators (`+`, `<<`, `&`, ...) are checked this way;
+/// comparisons are methods (`is_lt`, ...) giving a [`Cond`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Num(pub Option<u64>);
 
@@ -32,53 +34,6 @@ impl Num {
     /// The value, if defined.
     pub fn get(self) -> Option<u64> {
         self.0
-    }
-
-    pub fn add(self, o: Num) -> Num {
-        both(self, o, u64::checked_add)
-    }
-
-    pub fn sub(self, o: Num) -> Num {
-        both(self, o, u64::checked_sub)
-    }
-
-    pub fn mul(self, o: Num) -> Num {
-        both(self, o, u64::checked_mul)
-    }
-
-    pub fn div(self, o: Num) -> Num {
-        both(self, o, u64::checked_div)
-    }
-
-    pub fn rem(self, o: Num) -> Num {
-        both(self, o, u64::checked_rem)
-    }
-
-    /// Left shift that fails when bits would be lost.
-    pub fn shl(self, o: Num) -> Num {
-        both(self, o, |a, b| {
-            if b >= 64 {
-                return if a == 0 { Some(0) } else { None };
-            }
-            let r = a << b;
-            (r >> b == a).then_some(r)
-        })
-    }
-
-    pub fn shr(self, o: Num) -> Num {
-        both(self, o, |a, b| Some(if b >= 64 { 0 } else { a >> b }))
-    }
-
-    pub fn bitand(self, o: Num) -> Num {
-        both(self, o, |a, b| Some(a & b))
-    }
-
-    pub fn bitor(self, o: Num) -> Num {
-        both(self, o, |a, b| Some(a | b))
-    }
-
-    pub fn bitxor(self, o: Num) -> Num {
-        both(self, o, |a, b| Some(a ^ b))
     }
 
     pub fn min(self, o: Num) -> Num {
@@ -132,6 +87,48 @@ impl Num {
     }
 }
 
+/// Implements a binary operator on `Num` with a `u64` operation that gives
+/// `None` where the result is undefined.
+macro_rules! checked_op {
+    ($($(#[$doc:meta])* $trait:ident::$method:ident => $op:expr;)*) => {$(
+        $(#[$doc])*
+        impl std::ops::$trait for Num {
+            type Output = Num;
+
+            #[inline]
+            fn $method(self, o: Num) -> Num {
+                both(self, o, $op)
+            }
+        }
+    )*};
+}
+
+checked_op! {
+    Add::add => u64::checked_add;
+    Sub::sub => u64::checked_sub;
+    Mul::mul => u64::checked_mul;
+    /// Undefined on division by zero.
+    Div::div => u64::checked_div;
+    /// Undefined on division by zero.
+    Rem::rem => u64::checked_rem;
+    /// Left shift that is undefined when bits would be lost.
+    Shl::shl => shl_exact;
+    /// Right shift; shifting by 64 or more gives 0.
+    Shr::shr => |a, b| Some(if b >= 64 { 0 } else { a >> b });
+    BitAnd::bitand => |a, b| Some(a & b);
+    BitOr::bitor => |a, b| Some(a | b);
+    BitXor::bitxor => |a, b| Some(a ^ b);
+}
+
+/// `a << b`, or `None` when bits would be lost.
+fn shl_exact(a: u64, b: u64) -> Option<u64> {
+    if b >= 64 {
+        return if a == 0 { Some(0) } else { None };
+    }
+    let r = a << b;
+    (r >> b == a).then_some(r)
+}
+
 impl Cond {
     pub const TRUE: Cond = Cond(Some(true));
     pub const FALSE: Cond = Cond(Some(false));
@@ -152,13 +149,18 @@ impl Cond {
         }
     }
 
-    pub fn not(self) -> Cond {
-        Cond(self.0.map(|b| !b))
-    }
-
     /// True only when defined and true.
     pub fn holds(self) -> bool {
         self.0 == Some(true)
+    }
+}
+
+impl std::ops::Not for Cond {
+    type Output = Cond;
+
+    #[inline]
+    fn not(self) -> Cond {
+        Cond(self.0.map(|b| !b))
     }
 }
 
@@ -221,14 +223,19 @@ mod tests {
 
     #[test]
     fn overflow_is_undefined_not_a_panic() {
-        assert_eq!(Num::lit(u64::MAX).add(Num::lit(1)), Num(None));
-        assert_eq!(Num::lit(1).shl(Num::lit(64)), Num(None));
-        assert_eq!(Num::lit(3).shl(Num::lit(63)), Num(None));
-        assert_eq!(Num::lit(1).shl(Num::lit(63)), Num::lit(1 << 63));
-        assert_eq!(Num::lit(5).div(Num::lit(0)), Num(None));
-        assert_eq!(Num::lit(5).sub(Num::lit(6)), Num(None));
+        assert_eq!(Num::lit(u64::MAX) + Num::lit(1), Num(None));
+        assert_eq!(Num::lit(1) << Num::lit(64), Num(None));
+        assert_eq!(Num::lit(0) << Num::lit(64), Num::lit(0));
+        assert_eq!(Num::lit(3) << Num::lit(63), Num(None));
+        assert_eq!(Num::lit(1) << Num::lit(63), Num::lit(1 << 63));
+        assert_eq!(Num::lit(1) >> Num::lit(64), Num::lit(0));
+        assert_eq!(Num::lit(5) / Num::lit(0), Num(None));
+        assert_eq!(Num::lit(5) % Num::lit(0), Num(None));
+        assert_eq!(Num::lit(5) - Num::lit(6), Num(None));
         assert!(!Num(None).is_eq(Num::lit(0)).holds());
         assert!(Cond(None).or(Cond::TRUE).holds());
         assert!(!Cond(None).and(Cond::TRUE).holds());
+        assert!(!(!Cond(None)).holds());
+        assert!((!Cond::FALSE).holds());
     }
 }

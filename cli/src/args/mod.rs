@@ -1,0 +1,278 @@
+//! Command-line parsing: qemu-img 10.0.2 compatible argument handling.
+//!
+//! [`parse_with_argv0`] turns `argv` into an [`Invocation`]: help text, the version,
+//! or a typed [`Command`] with every value qemu-img checks before it opens an image
+//! already parsed (sizes, counts, cache modes, `--output`, `--object`...). Everything
+//! qemu-img rejects before touching an image is rejected here, with its exact stderr
+//! text, stdout side effects and exit status ([`UsageError`]).
+//!
+//! Option scanning is a model of glibc `getopt_long` ([`getopt`]): qemu-img acts on
+//! each option as soon as it is scanned, so the first problem in argument order is
+//! the one reported, and options may follow operands. A general-purpose parser such
+//! as clap cannot reproduce that order, glibc's ambiguity rules for abbreviated long
+//! options, `resize`'s in-order scanning of `-1G`, or the messages, so none is used.
+//!
+//! Each command module documents qemu-img's checks in the order qemu-img makes them.
+//! Values that are not checked before an image is opened stay unvalidated strings
+//! (format names, `-o` option strings, target cache modes of `convert`).
+//!
+//! Help screens (`-h`, `--help`, `COMMAND --help`) are qimg's own prose; only their
+//! stream and exit status follow qemu-img.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::ffi::OsStrExt;
+
+mod amend;
+mod bench;
+mod bitmap;
+mod check;
+mod commit;
+mod compare;
+mod convert;
+mod create;
+mod ctx;
+mod dd;
+mod getopt;
+mod help;
+mod info;
+mod map;
+mod measure;
+mod object;
+mod rebase;
+mod resize;
+mod snapshot;
+#[cfg(test)]
+mod tests;
+
+pub use amend::Amend;
+pub use bench::Bench;
+pub use bitmap::{Bitmap, BitmapAction};
+pub use check::{Check, RepairMode};
+pub use commit::Commit;
+pub use compare::Compare;
+pub use convert::Convert;
+pub use convert::SnapshotParam;
+pub use create::Create;
+pub use ctx::valid_cache_mode;
+pub use dd::Dd;
+pub use info::Info;
+pub use map::Map;
+pub use measure::Measure;
+pub use object::ObjectDef;
+pub use rebase::Rebase;
+pub use resize::{Resize, ResizeSize};
+pub use snapshot::{Snapshot, SnapshotAction};
+
+use ctx::{lossy, val, Ctx};
+use getopt::{long, Event, HasArg, LongOpt};
+
+/// What qemu-img would do with a command line.
+// Built once per process: the size difference between variants does not matter.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invocation {
+    /// Print this text on stdout and exit with status 0 (`--help`, `CMD --help`,
+    /// `--object help`).
+    Help(String),
+    /// Print [`version_text`] on stdout and exit with status 0.
+    Version,
+    /// Run a command.
+    Command(Command),
+}
+
+/// A command with its arguments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `amend`.
+    Amend(Amend),
+    /// `bench`.
+    Bench(Bench),
+    /// `bitmap`.
+    Bitmap(Bitmap),
+    /// `check`.
+    Check(Check),
+    /// `commit`.
+    Commit(Commit),
+    /// `compare`.
+    Compare(Compare),
+    /// `convert`.
+    Convert(Convert),
+    /// `create`.
+    Create(Create),
+    /// `dd`.
+    Dd(Dd),
+    /// `info`.
+    Info(Info),
+    /// `map`.
+    Map(Map),
+    /// `measure`.
+    Measure(Measure),
+    /// `rebase`.
+    Rebase(Rebase),
+    /// `resize`.
+    Resize(Resize),
+    /// `snapshot`.
+    Snapshot(Snapshot),
+    /// `-o help` (or `-o ?`) given to `create`, `convert` or `amend -f FMT`: print a
+    /// format's option list instead of running the command.
+    OptionsHelp(OptionsHelp),
+}
+
+/// An option list to print (see [`Command::OptionsHelp`]).
+///
+/// For [`OptionsHelpKind::Create`]: an unknown format is `Unknown file format 'FMT'`
+/// and a format without create support `Format driver 'FMT' does not support image
+/// creation` (status 1). Otherwise, with a file name: `Supported options:` and the
+/// format's options plus the file protocol's; without: `Supported FMT options:`, the
+/// format's own options, an empty line, `The protocol level may support further
+/// options.` and `Specify the target filename to include those options.`
+///
+/// For [`OptionsHelpKind::Amend`]: `Amend options for 'FMT':` and the list, or
+/// `Unknown file format 'FMT'` / `Format driver 'FMT' does not support option
+/// amendment` (status 1).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OptionsHelp {
+    /// Which list.
+    pub kind: OptionsHelpKind,
+    /// The format whose options are wanted.
+    pub format: String,
+    /// The target file, if one was named (adds the protocol's options).
+    pub filename: Option<OsString>,
+}
+
+/// Which option list [`OptionsHelp`] asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OptionsHelpKind {
+    /// Create options (`create`, `convert`).
+    Create,
+    /// Amend options (`amend`).
+    Amend,
+}
+
+/// `--output human|json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// The default text rendering.
+    #[default]
+    Human,
+    /// JSON.
+    Json,
+}
+
+/// A command line qemu-img rejects before doing any work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageError {
+    /// The exact stderr text, newline-terminated (often two lines: the problem and
+    /// `Try '... --help' for more info`).
+    pub message: String,
+    /// The exit status (1, or 2 for some `compare` errors).
+    pub code: i32,
+    /// Text to write to stdout *before* `message` (usually empty; a progress line
+    /// when qemu-img had already started progress reporting).
+    pub stdout: String,
+}
+
+/// The text for `-V`/`--version`. The first line keeps qemu-img's form, which scripts
+/// parse for the version; the second names qimg.
+pub fn version_text() -> String {
+    format!(
+        "qemu-img version 10.0.2 (qimg {})\nqimg: a qemu-img compatible disk image tool\n",
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// The name qemu-img puts in front of its error messages: the base name of `argv[0]`.
+pub fn prog_name(argv0: &OsStr) -> String {
+    let bytes = argv0.as_bytes();
+    let base = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
+    lossy(base)
+}
+
+/// [`parse_with_argv0`] for a program called `qemu-img`.
+pub fn parse(args: &[OsString]) -> Result<Invocation, UsageError> {
+    parse_with_argv0(OsStr::new("qemu-img"), args)
+}
+
+/// Parse `args` (without the program name) the way qemu-img 10.0.2 does when run as
+/// `argv0`, which appears in messages; the environment variable `POSIXLY_CORRECT`
+/// disables option permutation as it does for qemu-img.
+pub fn parse_with_argv0(argv0: &OsStr, args: &[OsString]) -> Result<Invocation, UsageError> {
+    parse_env(argv0, args, std::env::var_os("POSIXLY_CORRECT").is_some())
+}
+
+/// [`parse_with_argv0`] with the environment made explicit.
+fn parse_env(
+    argv0: &OsStr,
+    args: &[OsString],
+    posixly_correct: bool,
+) -> Result<Invocation, UsageError> {
+    let args: Vec<Vec<u8>> = args.iter().map(|a| a.as_bytes().to_vec()).collect();
+    let mut ctx = Ctx {
+        argv0: lossy(argv0.as_bytes()),
+        prog: prog_name(argv0),
+        cmd: "",
+        posixly_correct,
+        pending_stdout: String::new(),
+    };
+
+    const LONGS: &[LongOpt] = &[
+        long("help", HasArg::No, 'h' as u32),
+        long("version", HasArg::No, 'V' as u32),
+        long("trace", HasArg::Required, 'T' as u32),
+    ];
+    let mut g = ctx.getopt(&args, "+hVT:", LONGS);
+    while let Some(ev) = g.next() {
+        match ev.map_err(|e| ctx.getopt_error(e))? {
+            Event::Opt(id, _) if id == 'h' as u32 => {
+                return Ok(Invocation::Help(help::global(&ctx.prog)))
+            }
+            Event::Opt(id, _) if id == 'V' as u32 => return Ok(Invocation::Version),
+            Event::Opt(_, v) => check_trace(&ctx, &val(v))?,
+            Event::NonOpt(_) => {}
+        }
+    }
+    let rest = g.into_operands();
+    let Some((name, cmd_args)) = rest.split_first() else {
+        return Err(ctx.error_exit("Not enough arguments"));
+    };
+    type Parser = fn(&Ctx, &[Vec<u8>]) -> Result<Invocation, UsageError>;
+    let commands: &[(&'static str, Parser)] = &[
+        ("amend", amend::parse),
+        ("bench", bench::parse),
+        ("bitmap", bitmap::parse),
+        ("check", check::parse),
+        ("commit", commit::parse),
+        ("compare", compare::parse),
+        ("convert", convert::parse),
+        ("create", create::parse),
+        ("dd", dd::parse),
+        ("info", info::parse),
+        ("map", map::parse),
+        ("measure", measure::parse),
+        ("rebase", rebase::parse),
+        ("resize", resize::parse),
+        ("snapshot", snapshot::parse),
+    ];
+    let Some(&(cmd, parser)) = commands
+        .iter()
+        .find(|(n, _)| n.as_bytes() == name.as_slice())
+    else {
+        return Err(ctx.error_exit(format!("Command not found: {}", lossy(name))));
+    };
+    ctx.cmd = cmd;
+    parser(&ctx, cmd_args)
+}
+
+/// `-T`/`--trace`: qemu-img parses the trace options at once. qimg has no trace
+/// events, so only the syntax is checked (`Invalid parameter 'x'`); qemu-img's
+/// warnings about unknown events and `-T help`'s event list are not reproduced.
+fn check_trace(ctx: &Ctx, value: &[u8]) -> Result<(), UsageError> {
+    use qimg_runtime::opts::{split, RawForm};
+    for opt in split(&lossy(value), Some("enable")) {
+        let known = matches!(opt.name.as_str(), "enable" | "events" | "file" | "id");
+        if !known && opt.form != RawForm::Implied {
+            return Err(ctx.error(format!("Invalid parameter '{}'", opt.name)));
+        }
+    }
+    Ok(())
+}

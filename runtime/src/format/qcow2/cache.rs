@@ -1,0 +1,100 @@
+//! A bounded write-back cache of metadata clusters (L2 tables, refcount
+//! blocks), keyed by host offset. Dirty entries are written back when evicted
+//! or flushed; callers order flushes between caches (refcount blocks reach the
+//! disk before the L2 tables that depend on them).
+
+use crate::error::Result;
+use crate::storage::Storage;
+use std::collections::HashMap;
+
+#[derive(Debug)]
+struct Entry {
+    data: Vec<u8>,
+    dirty: bool,
+    used: u64,
+}
+
+/// Cached clusters of one kind.
+#[derive(Debug)]
+pub struct MetaCache {
+    entries: HashMap<u64, Entry>,
+    capacity: usize,
+    cluster_size: usize,
+    clock: u64,
+}
+
+impl MetaCache {
+    /// A cache holding at most `capacity` clusters of `cluster_size` bytes.
+    pub fn new(capacity: usize, cluster_size: usize) -> MetaCache {
+        MetaCache { entries: HashMap::new(), capacity: capacity.max(2), cluster_size, clock: 0 }
+    }
+
+    /// Whether another entry can be added without evicting.
+    pub fn has_room(&self, offset: u64) -> bool {
+        self.entries.len() < self.capacity || self.entries.contains_key(&offset)
+    }
+
+    /// The cluster at `offset`, read from `io` on a miss. The caller must have
+    /// made room (see [`MetaCache::evict_one`]) before a miss.
+    pub fn get(&mut self, io: &Storage, offset: u64) -> Result<&mut Vec<u8>> {
+        self.clock += 1;
+        let clock = self.clock;
+        if !self.entries.contains_key(&offset) {
+            let mut data = vec![0u8; self.cluster_size];
+            io.read_zero_padded(&mut data, offset)?;
+            self.entries.insert(offset, Entry { data, dirty: false, used: clock });
+        }
+        let e = self.entries.get_mut(&offset).expect("entry was just ensured");
+        e.used = clock;
+        Ok(&mut e.data)
+    }
+
+    /// Adds a zeroed cluster at `offset` (a freshly allocated table).
+    pub fn insert_zeroed(&mut self, offset: u64) -> &mut Vec<u8> {
+        self.clock += 1;
+        let e = Entry { data: vec![0u8; self.cluster_size], dirty: false, used: self.clock };
+        self.entries.insert(offset, e);
+        &mut self.entries.get_mut(&offset).expect("entry was just inserted").data
+    }
+
+    /// Marks the cluster at `offset` as changed.
+    pub fn mark_dirty(&mut self, offset: u64) {
+        if let Some(e) = self.entries.get_mut(&offset) {
+            e.dirty = true;
+        }
+    }
+
+    /// The least recently used entry, and whether it is dirty.
+    pub fn victim(&self) -> Option<(u64, bool)> {
+        self.entries.iter().min_by_key(|(_, e)| e.used).map(|(o, e)| (*o, e.dirty))
+    }
+
+    /// Writes back (if dirty) and drops the least recently used entry.
+    pub fn evict_one(&mut self, io: &Storage) -> Result<()> {
+        if let Some((offset, _)) = self.victim() {
+            self.write_back(io, offset)?;
+            self.entries.remove(&offset);
+        }
+        Ok(())
+    }
+
+    fn write_back(&mut self, io: &Storage, offset: u64) -> Result<()> {
+        if let Some(e) = self.entries.get_mut(&offset) {
+            if e.dirty {
+                io.write_at(&e.data, offset)?;
+                e.dirty = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes back every dirty entry, in offset order.
+    pub fn flush(&mut self, io: &Storage) -> Result<()> {
+        let mut dirty: Vec<u64> = self.entries.iter().filter(|(_, e)| e.dirty).map(|(o, _)| *o).collect();
+        dirty.sort_unstable();
+        for offset in dirty {
+            self.write_back(io, offset)?;
+        }
+        Ok(())
+    }
+}

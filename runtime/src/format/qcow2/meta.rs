@@ -1,0 +1,152 @@
+//! The qcow2 metadata engine: the in-memory state of an image opened for
+//! writing (header, refcount table and blocks, L1 table, L2 cache) and the
+//! rules for changing it. Allocation follows QEMU's algorithm step for step,
+//! so that an image qimg lays out is the image qemu-img lays out.
+//!
+//! Ordering (crash consistency): new refcount blocks and tables are written
+//! before anything points at them; refcount blocks are flushed before the L2
+//! tables and L1 entries that reference what they count; a structure is freed
+//! only after its replacement is referenced from the header.
+
+use super::cache::MetaCache;
+use crate::error::{Error, Result};
+use crate::storage::Storage;
+use qimg_formats::qcow2::Header;
+
+/// Clusters of L2 tables kept in memory.
+const L2_CACHE_CLUSTERS: usize = 256;
+/// Clusters of refcount blocks kept in memory.
+const REFBLOCK_CACHE_CLUSTERS: usize = 64;
+
+/// Why an allocation step stopped.
+#[derive(Debug)]
+pub(super) enum Fail {
+    /// A refcount block was added: the caller restarts its search (qemu's -EAGAIN).
+    Again,
+    Err(Error),
+}
+
+impl From<Error> for Fail {
+    fn from(e: Error) -> Fail {
+        Fail::Err(e)
+    }
+}
+
+/// Result of an allocation step.
+pub(super) type Step<T> = std::result::Result<T, Fail>;
+
+/// Turns a step's result into a plain one (`Again` must have been handled).
+pub(super) fn settle<T>(r: Step<T>) -> Result<T> {
+    match r {
+        Ok(v) => Ok(v),
+        Err(Fail::Err(e)) => Err(e),
+        Err(Fail::Again) => Err(Error::corrupt("qcow2: refcount allocation did not settle")),
+    }
+}
+
+/// Sizes derived from the header.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Geometry {
+    pub cluster_bits: u32,
+    pub cluster_size: u64,
+    pub refcount_order: u32,
+    /// log2 of the refcounts per refcount block.
+    pub refblock_bits: u32,
+    /// log2 of the entries per L2 table.
+    pub l2_bits: u32,
+    pub extended_l2: bool,
+    pub subcluster_size: u64,
+}
+
+impl Geometry {
+    pub fn of(h: &Header) -> Geometry {
+        let cluster_bits = h.cluster_bits;
+        let extended_l2 = h.incompatible_features.extended_l2();
+        let cluster_size = 1u64 << cluster_bits;
+        Geometry {
+            cluster_bits,
+            cluster_size,
+            refcount_order: h.refcount_order,
+            refblock_bits: cluster_bits + 3 - h.refcount_order,
+            l2_bits: cluster_bits - if extended_l2 { 4 } else { 3 },
+            extended_l2,
+            subcluster_size: if extended_l2 { cluster_size / 32 } else { cluster_size },
+        }
+    }
+
+    pub fn refblock_entries(&self) -> u64 {
+        1 << self.refblock_bits
+    }
+
+    pub fn l2_entries(&self) -> u64 {
+        1 << self.l2_bits
+    }
+
+    pub fn refcount_max(&self) -> u64 {
+        let bits = 1u32 << self.refcount_order;
+        if bits == 64 {
+            u64::MAX
+        } else {
+            (1 << bits) - 1
+        }
+    }
+
+    /// L1 entries needed for a guest of `size` bytes.
+    pub fn l1_entries_for(&self, size: u64) -> u64 {
+        (size as u128).div_ceil(1u128 << (self.cluster_bits + self.l2_bits)) as u64
+    }
+}
+
+/// An image's metadata, open for changes.
+pub(super) struct Meta {
+    pub io: Storage,
+    /// The external data file, if the image has one.
+    pub data: Option<Storage>,
+    pub header: Header,
+    pub geom: Geometry,
+    /// Refcount block offsets, one per table entry (0 = none).
+    pub reftable: Vec<u64>,
+    pub refblocks: MetaCache,
+    /// Where the next search for free clusters starts (qemu's free_cluster_index).
+    pub free_cluster_index: u64,
+    /// L1 entries, decoded.
+    pub l1: Vec<u64>,
+    pub l2: MetaCache,
+}
+
+impl Meta {
+    /// State for a header whose refcount table is `reftable` and whose L1
+    /// table is `l1` (both already read).
+    pub fn new(io: Storage, data: Option<Storage>, header: Header, reftable: Vec<u64>, l1: Vec<u64>) -> Meta {
+        let geom = Geometry::of(&header);
+        let cs = geom.cluster_size as usize;
+        Meta {
+            io,
+            data,
+            header,
+            geom,
+            reftable,
+            refblocks: MetaCache::new(REFBLOCK_CACHE_CLUSTERS, cs),
+            free_cluster_index: 0,
+            l1,
+            l2: MetaCache::new(L2_CACHE_CLUSTERS, cs),
+        }
+    }
+
+    /// Rewrites the header structure (not the extensions) at offset 0.
+    pub fn write_header(&mut self) -> Result<()> {
+        let bytes = self.header.to_bytes()?;
+        self.io.write_at(&bytes, 0)
+    }
+
+    /// Writes back every dirty refcount block, then every dirty L2 table.
+    pub fn flush(&mut self) -> Result<()> {
+        self.refblocks.flush(&self.io)?;
+        self.l2.flush(&self.io)
+    }
+
+    /// The file that holds guest data.
+    pub fn data_file(&self) -> &Storage {
+        self.data.as_ref().unwrap_or(&self.io)
+    }
+}
