@@ -8,7 +8,7 @@
 use crate::create_opts::create_schema_with_protocol;
 use crate::error::{Error, ErrorKind, Result};
 use crate::format;
-use crate::image::{self, Access, OpenOptions};
+use crate::image::{self, OpenOptions};
 use crate::lock::{LockRequest, Perm, Perms};
 use crate::opts::{OptDesc, Opts};
 use crate::storage::{Mode, Storage};
@@ -83,7 +83,7 @@ pub fn prepare(req: &Request<'_>) -> Result<Plan> {
             let full = image::resolve_backing(req.filename, b);
             let backing = image::open_node(
                 &full,
-                &OpenOptions { format: backing_fmt.as_deref(), access: Access::READ, force_share: true },
+                &OpenOptions::read(backing_fmt.as_deref(), true),
             )
             .map_err(|e| e.with_hint("Could not open backing image."))?;
             if backing_fmt.is_none() {

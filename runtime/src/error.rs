@@ -30,6 +30,9 @@ pub struct Error {
     pub hint: Option<String>,
     /// The errno behind an I/O error, if any.
     pub errno: Option<i32>,
+    /// Diagnostics printed before the message (qemu prints some from deep
+    /// inside a driver, such as corruption events).
+    pub preamble: Option<String>,
 }
 
 /// Result type of the runtime.
@@ -37,7 +40,7 @@ pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Error {
-        Error { kind, message: message.into(), hint: None, errno: None }
+        Error { kind, message: message.into(), hint: None, errno: None, preamble: None }
     }
 
     pub fn invalid(message: impl Into<String>) -> Error {
@@ -54,7 +57,7 @@ impl Error {
 
     /// An errno, described as `strerror` describes it.
     pub fn errno(errno: i32) -> Error {
-        Error { kind: ErrorKind::Io, message: strerror(errno), hint: None, errno: Some(errno) }
+        Error { kind: ErrorKind::Io, message: strerror(errno), hint: None, errno: Some(errno), preamble: None }
     }
 
     /// `prefix: strerror(errno)`, like qemu's `error_setg_errno`.
@@ -133,5 +136,14 @@ mod tests {
         assert_eq!(strerror(libc::ENOENT), "No such file or directory");
         assert_eq!(strerror(libc::EINVAL), "Invalid argument");
         assert_eq!(Error::errno_with(libc::EIO, "Could not read").message, "Could not read: Input/output error");
+    }
+}
+
+/// A number as C's `%#x` prints it: `0x` and lowercase hex, but plain `0` for zero.
+pub fn c_hex(v: u64) -> String {
+    if v == 0 {
+        "0".into()
+    } else {
+        format!("{v:#x}")
     }
 }

@@ -35,6 +35,65 @@ pub struct OpenOptions<'a> {
     pub access: Access,
     /// `-U`: take no locks that would stop others from writing.
     pub force_share: bool,
+    /// Refuse writers even on formats that would share (qemu-img `convert`
+    /// protects its sources this way, raw ones included).
+    pub exclusive: bool,
+}
+
+impl<'a> OpenOptions<'a> {
+    /// Options for reading guest data (backing files included).
+    pub fn read(format: Option<&'a str>, force_share: bool) -> Self {
+        OpenOptions { format, access: Access::READ, force_share, exclusive: false }
+    }
+
+    /// Options for `info`: metadata only.
+    pub fn info(format: Option<&'a str>, force_share: bool) -> Self {
+        OpenOptions { format, access: Access::INFO, force_share, exclusive: false }
+    }
+
+    /// Options for writing.
+    pub fn write(format: Option<&'a str>) -> Self {
+        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false }
+    }
+}
+
+/// Which host file holds a piece of guest data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostFile {
+    /// The image file itself.
+    Image,
+    /// The image's external data file.
+    Data,
+}
+
+/// How one layer stores a range of guest data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// Plain data; `host` is where it is (none when it cannot be read in
+    /// place, e.g. when encrypted). `zero` when the host range is a hole.
+    Data { host: Option<(HostFile, u64)>, zero: bool },
+    /// Reads as zeros by this layer's decision (not the backing file's);
+    /// `host` when a host cluster is still attached.
+    Zero { host: Option<(HostFile, u64)> },
+    /// Compressed data.
+    Compressed,
+    /// Not stored in this layer: the backing file, or zeros, show through.
+    Unallocated,
+}
+
+/// A run of guest data with one status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Extent {
+    pub offset: u64,
+    pub len: u64,
+    pub status: Status,
+}
+
+/// Flags of a zero write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ZeroFlags {
+    /// Host space may be released.
+    pub unmap: bool,
 }
 
 /// The backing file an image names.
@@ -58,12 +117,94 @@ pub trait Image: Send + Sync {
     fn backing(&self) -> Option<&BackingRef>;
     /// What `info` reports about this image (children included).
     fn info(&self) -> Result<NodeInfo>;
+
+    /// Warnings the driver would print after opening.
+    fn warnings(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The format's allocation unit, if it has one.
+    fn cluster_size(&self) -> Option<u64> {
+        None
+    }
+
+    /// How this layer stores guest data from `offset`: one extent, at most
+    /// `len` bytes long (and not past the end of the image).
+    fn block_status(&self, offset: u64, len: u64) -> Result<Extent>;
+
+    /// Reads guest data, the backing chain included.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()>;
+
+    /// Writes guest data.
+    fn write_at(&self, _buf: &[u8], _offset: u64) -> Result<()> {
+        Err(Error::errno(libc::ENOTSUP))
+    }
+
+    /// Makes `[offset, offset + len)` read as zeros.
+    fn write_zeroes(&self, _offset: u64, _len: u64, _flags: ZeroFlags) -> Result<()> {
+        Err(Error::errno(libc::ENOTSUP))
+    }
+
+    /// The method compressed clusters use, if the format has compressed clusters.
+    fn compression(&self) -> Option<crate::compress::Codec> {
+        None
+    }
+
+    /// Writes one cluster at `offset`, a cluster boundary; `buf` is the
+    /// cluster already compressed with [`Image::compression`]'s method.
+    fn write_compressed(&self, _buf: &[u8], _offset: u64) -> Result<()> {
+        Err(Error::unsupported("Compression not supported for this file format"))
+    }
+
+    /// Makes everything written so far durable.
+    fn flush(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Writes cached metadata back to the file, without waiting for it to
+    /// be durable (what closing an image does with `-t unsafe`).
+    fn write_back(&self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The opened backing image, if the image has one and it was opened.
+    fn backing_image(&self) -> Option<&dyn Image> {
+        None
+    }
+
+    /// The name of a host file, as `map` shows it.
+    fn host_file_name(&self, file: HostFile) -> String;
+
+    /// Whether a new image of this kind reads as zeros without being written.
+    fn has_zero_init(&self) -> bool {
+        false
+    }
+}
+
+/// Reads `buf.len()` bytes at `offset` from an optional backing image: what
+/// lies past its end (or everything, without one) reads as zeros.
+pub fn read_backing(backing: Option<&dyn Image>, buf: &mut [u8], offset: u64) -> Result<()> {
+    match backing {
+        Some(b) => {
+            let size = b.virtual_size();
+            let inside = if offset >= size { 0 } else { (size - offset).min(buf.len() as u64) as usize };
+            if inside > 0 {
+                b.read_at(&mut buf[..inside], offset)?;
+            }
+            buf[inside..].fill(0);
+            Ok(())
+        }
+        None => {
+            buf.fill(0);
+            Ok(())
+        }
+    }
 }
 
 /// The locks QEMU takes for a format with this access: everything a node
 /// holds is locked as held; formats other than raw refuse to share write
 /// and resize (raw passes its users' sharing through, which is "all").
-pub fn lock_request(driver: &Driver, access: Access, force_share: bool) -> LockRequest {
+pub fn lock_request(driver: &Driver, access: Access, force_share: bool, exclusive: bool) -> LockRequest {
     let mut held = Vec::new();
     if access.io {
         held.push(Perm::ConsistentRead);
@@ -74,7 +215,8 @@ pub fn lock_request(driver: &Driver, access: Access, force_share: bool) -> LockR
             held.push(Perm::Resize);
         }
     }
-    let unshared = if force_share || driver.shares_writes { Perms::NONE } else { Perms::of(&[Perm::Write, Perm::Resize]) };
+    let shares = driver.shares_writes && !exclusive;
+    let unshared = if force_share || shares { Perms::NONE } else { Perms::of(&[Perm::Write, Perm::Resize]) };
     LockRequest { held: Perms::of(&held), unshared }
 }
 
@@ -87,6 +229,11 @@ pub fn open(filename: &str, opts: &OpenOptions<'_>) -> Result<Box<dyn Image>> {
 /// Opens `filename` with errors as the format (or the file) gives them,
 /// without the `Could not open` wrapper (as for a backing file at create).
 pub fn open_node(filename: &str, opts: &OpenOptions<'_>) -> Result<Box<dyn Image>> {
+    open_node_at_depth(filename, opts, 0)
+}
+
+/// [`open_node`] for a backing file `depth` levels below the image opened first.
+pub fn open_node_at_depth(filename: &str, opts: &OpenOptions<'_>, depth: usize) -> Result<Box<dyn Image>> {
     if opts.force_share && opts.access.write {
         return Err(Error::invalid("force-share=on can only be used with read-only images"));
     }
@@ -103,11 +250,11 @@ pub fn open_node(filename: &str, opts: &OpenOptions<'_>) -> Result<Box<dyn Image
             format::driver(name).ok_or_else(|| Error::unsupported(format!("Unknown driver '{name}'")))?
         }
     };
-    storage.lock(lock_request(driver, opts.access, opts.force_share))?;
+    storage.lock(lock_request(driver, opts.access, opts.force_share, opts.exclusive))?;
     let Some(open) = driver.open else {
         return Err(Error::unsupported(format!("qimg does not read the '{}' format yet", driver.name)));
     };
-    open(storage, opts)
+    open(storage, opts, depth)
 }
 
 /// Probes an open file: empty files are raw, otherwise the first

@@ -2,6 +2,9 @@
 //! chains, refcounts and allocation, the copy engine, probing and locking.
 //! Nothing here parses command lines or prints.
 
+pub mod compress;
+pub mod convert;
+pub mod copy;
 pub mod create;
 pub mod error;
 pub mod format;

@@ -131,6 +131,11 @@ impl Storage {
         fallocate(&self.file, libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, offset, len)
     }
 
+    /// Makes `[offset, offset + len)` read as zeros, keeping it allocated.
+    pub fn zero_range(&self, offset: u64, len: u64) -> Result<()> {
+        fallocate(&self.file, libc::FALLOC_FL_ZERO_RANGE, offset, len)
+    }
+
     /// The next offset at or after `offset` that holds data, if any before the end.
     pub fn seek_data(&self, offset: u64) -> Result<Option<u64>> {
         seek(&self.file, offset, libc::SEEK_DATA)

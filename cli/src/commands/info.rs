@@ -5,7 +5,7 @@ use super::Env;
 use crate::args::{Info, OutputFormat};
 use crate::output::json::to_json_output;
 use crate::output::qobject::QObject;
-use qimg_runtime::image::{self, Access, OpenOptions};
+use qimg_runtime::image::{self, OpenOptions};
 use qimg_runtime::info::NodeInfo;
 use qimg_runtime::Error;
 
@@ -55,7 +55,7 @@ fn collect(a: &Info, filename: &str) -> Result<Vec<NodeInfo>, Error> {
         if seen.contains(&name) {
             return Err(Error::invalid(format!("Backing file '{name}' creates an infinite loop.")));
         }
-        let opts = OpenOptions { format: format.as_deref(), access: Access::INFO, force_share: a.force_share };
+        let opts = OpenOptions::info(format.as_deref(), a.force_share);
         let img = image::open(&name, &opts)?;
         infos.push(img.info()?);
         seen.push(name);

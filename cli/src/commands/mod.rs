@@ -1,9 +1,11 @@
 //! One module per qemu-img command: each turns parsed arguments into
 //! runtime calls and prints the results exactly as qemu-img does.
 
+mod convert;
 mod create;
 mod info;
 mod info_render;
+mod spec;
 
 use crate::args::Command;
 use qimg_runtime::Error;
@@ -28,9 +30,11 @@ impl Env {
         let _ = std::io::stderr().lock().write_all(bytes);
     }
 
-    /// Reports an error as qemu's `error_report` does: `PROG: MESSAGE`, then the hint.
+    /// Reports an error as qemu's `error_report` does: `PROG: MESSAGE`, then
+    /// the hint; diagnostics the driver printed come first.
     pub fn error(&self, e: &Error) {
-        self.err(format!("{}: {}\n{}", self.prog, e.message, e.hint.as_deref().unwrap_or("")).as_bytes());
+        let pre = e.preamble.as_deref().unwrap_or("");
+        self.err(format!("{pre}{}: {}\n{}", self.prog, e.message, e.hint.as_deref().unwrap_or("")).as_bytes());
     }
 
     /// Reports an error about `filename` (`PROG: FILENAME: MESSAGE`).
@@ -49,7 +53,9 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
     match cmd {
         Command::Info(a) => info::run(env, &a),
         Command::Create(a) => create::run(env, &a),
+        Command::Convert(a) => convert::run(env, &a),
         Command::OptionsHelp(h) => create::options_help(env, &h),
+        Command::Spec(a) => spec::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();

@@ -10,8 +10,9 @@ use crate::error::Result;
 use crate::image::{Image, OpenOptions};
 use crate::storage::Storage;
 
-/// Opens an image of one format from its (locked) host file.
-pub type OpenFn = fn(Storage, &OpenOptions<'_>) -> Result<Box<dyn Image>>;
+/// Opens an image of one format from its (locked) host file; the number is
+/// how deep in a backing chain the image is (0 for the image named by the user).
+pub type OpenFn = fn(Storage, &OpenOptions<'_>, usize) -> Result<Box<dyn Image>>;
 
 /// One format.
 #[derive(Debug)]

@@ -2,7 +2,7 @@
 //! generated from `formats/qcow.spec`.
 
 use crate::error::{Error, Result};
-use crate::image::{file_child, resolve_backing, BackingRef, Image, OpenOptions};
+use crate::image::{file_child, resolve_backing, BackingRef, Extent, HostFile, Image, OpenOptions};
 use crate::info::NodeInfo;
 use crate::storage::Storage;
 use qimg_formats::qcow::{CryptMethod, Header};
@@ -17,7 +17,7 @@ pub struct Qcow {
 }
 
 /// Opens a qcow image, checking the header in qemu's order.
-pub fn open(storage: Storage, _: &OpenOptions<'_>) -> Result<Box<dyn Image>> {
+pub fn open(storage: Storage, _: &OpenOptions<'_>, _: usize) -> Result<Box<dyn Image>> {
     let mut buf = vec![0u8; Header::SIZE];
     storage.read_zero_padded(&mut buf, 0)?;
     let h = Header::read(&buf).map_err(|e| match e {
@@ -53,6 +53,18 @@ impl Image for Qcow {
 
     fn backing(&self) -> Option<&BackingRef> {
         self.backing.as_ref()
+    }
+
+    fn block_status(&self, _: u64, _: u64) -> Result<Extent> {
+        Err(Error::unsupported("qimg cannot read qcow images yet"))
+    }
+
+    fn read_at(&self, _: &mut [u8], _: u64) -> Result<()> {
+        Err(Error::unsupported("qimg cannot read qcow images yet"))
+    }
+
+    fn host_file_name(&self, _: HostFile) -> String {
+        self.storage.name().to_string()
     }
 
     fn info(&self) -> Result<NodeInfo> {

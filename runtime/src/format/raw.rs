@@ -2,7 +2,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::qcow2::create::Prealloc;
-use crate::image::{file_child, BackingRef, Image, OpenOptions};
+use crate::image::{file_child, BackingRef, Extent, HostFile, Image, OpenOptions, Status, ZeroFlags};
 use crate::info::NodeInfo;
 use crate::opts::Opts;
 use crate::storage::Storage;
@@ -16,7 +16,7 @@ pub struct Raw {
 
 /// Opens a raw image. Its size is the file length rounded up to 512 bytes;
 /// the tail past the end of the file reads as zeros.
-pub fn open(storage: Storage, _: &OpenOptions<'_>) -> Result<Box<dyn Image>> {
+pub fn open(storage: Storage, _: &OpenOptions<'_>, _: usize) -> Result<Box<dyn Image>> {
     let size = storage.len()?.div_ceil(512) * 512;
     Ok(Box::new(Raw { storage, size }))
 }
@@ -32,6 +32,58 @@ impl Image for Raw {
 
     fn backing(&self) -> Option<&BackingRef> {
         None
+    }
+
+    fn block_status(&self, offset: u64, len: u64) -> Result<Extent> {
+        let len = len.min(self.size.saturating_sub(offset));
+        let file_len = self.storage.len()?;
+        let end = offset + len;
+        let status = |zero: bool| {
+            if zero {
+                Status::Zero { host: Some((HostFile::Image, offset)) }
+            } else {
+                Status::Data { host: Some((HostFile::Image, offset)), zero: false }
+            }
+        };
+        if offset >= file_len {
+            return Ok(Extent { offset, len, status: status(true) });
+        }
+        let (zero, until) = match self.storage.seek_data(offset)? {
+            Some(d) if d == offset => (false, self.storage.seek_hole(offset)?.unwrap_or(file_len)),
+            Some(d) => (true, d),
+            None => (true, file_len),
+        };
+        // A partial block at the end of the file reads as its data, then zeros.
+        let until = if !zero && until >= file_len { file_len.max(offset + 1) } else { until };
+        Ok(Extent { offset, len: until.min(end) - offset, status: status(zero) })
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        self.storage.read_zero_padded(buf, offset)
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        self.storage.write_at(buf, offset)
+    }
+
+    fn write_zeroes(&self, offset: u64, len: u64, flags: ZeroFlags) -> Result<()> {
+        let done = if flags.unmap { self.storage.punch_hole(offset, len) } else { self.storage.zero_range(offset, len) };
+        match done {
+            Ok(()) => Ok(()),
+            Err(_) => self.storage.write_zeros(offset, len),
+        }
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.storage.sync()
+    }
+
+    fn host_file_name(&self, _: HostFile) -> String {
+        self.storage.name().to_string()
+    }
+
+    fn has_zero_init(&self) -> bool {
+        true
     }
 
     fn info(&self) -> Result<NodeInfo> {

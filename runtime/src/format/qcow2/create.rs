@@ -10,6 +10,7 @@ use crate::create::create_file;
 use crate::error::{Error, Result};
 use crate::opts::Opts;
 use crate::storage::Storage;
+use std::sync::Arc;
 use qimg_formats::qcow2::{
     AutoclearFeatures, CompatibleFeatures, CompressionType, FeatureName, FeatureType, Header, HeaderExtension,
     IncompatibleFeatures, RefcountTable, RefcountTableEntry,
@@ -320,7 +321,7 @@ fn build(io: Storage, data: Option<Storage>, o: &CreateOptions) -> Result<()> {
     io.write_at(&table_and_block, cs)?;
     let mut reftable = vec![0u64; (cs / 8) as usize];
     reftable[0] = 2 * cs;
-    let mut meta = Meta::new(io, data, header, reftable, Vec::new());
+    let mut meta = Meta::new(Arc::new(io), data.map(Arc::new), header, reftable, Vec::new());
     if meta.alloc_clusters(3 * cs)? != 0 {
         return Err(Error::corrupt("qcow2: the first cluster of a new image is in use"));
     }

@@ -11,12 +11,13 @@
 use super::cache::MetaCache;
 use crate::error::{Error, Result};
 use crate::storage::Storage;
+use std::sync::Arc;
 use qimg_formats::qcow2::Header;
 
-/// Clusters of L2 tables kept in memory.
-const L2_CACHE_CLUSTERS: usize = 256;
-/// Clusters of refcount blocks kept in memory.
-const REFBLOCK_CACHE_CLUSTERS: usize = 64;
+/// Bytes of L2 tables kept in memory (enough to map 32 GiB with 64 KiB clusters).
+const L2_CACHE_BYTES: u64 = 4 << 20;
+/// Bytes of refcount blocks kept in memory.
+const REFBLOCK_CACHE_BYTES: u64 = 4 << 20;
 
 /// Why an allocation step stopped.
 #[derive(Debug)]
@@ -99,9 +100,9 @@ impl Geometry {
 
 /// An image's metadata, open for changes.
 pub(super) struct Meta {
-    pub io: Storage,
+    pub io: Arc<Storage>,
     /// The external data file, if the image has one.
-    pub data: Option<Storage>,
+    pub data: Option<Arc<Storage>>,
     pub header: Header,
     pub geom: Geometry,
     /// Refcount block offsets, one per table entry (0 = none).
@@ -109,6 +110,9 @@ pub(super) struct Meta {
     pub refblocks: MetaCache,
     /// Where the next search for free clusters starts (qemu's free_cluster_index).
     pub free_cluster_index: u64,
+    /// Where the next compressed cluster may start, inside a partly used
+    /// cluster (0 = none).
+    pub free_byte_offset: u64,
     /// L1 entries, decoded.
     pub l1: Vec<u64>,
     pub l2: MetaCache,
@@ -117,19 +121,22 @@ pub(super) struct Meta {
 impl Meta {
     /// State for a header whose refcount table is `reftable` and whose L1
     /// table is `l1` (both already read).
-    pub fn new(io: Storage, data: Option<Storage>, header: Header, reftable: Vec<u64>, l1: Vec<u64>) -> Meta {
+    pub fn new(io: Arc<Storage>, data: Option<Arc<Storage>>, header: Header, reftable: Vec<u64>, l1: Vec<u64>) -> Meta {
         let geom = Geometry::of(&header);
         let cs = geom.cluster_size as usize;
+        let l2_clusters = (L2_CACHE_BYTES / geom.cluster_size).max(4) as usize;
+        let refblock_clusters = (REFBLOCK_CACHE_BYTES / geom.cluster_size).max(4) as usize;
         Meta {
             io,
             data,
             header,
             geom,
             reftable,
-            refblocks: MetaCache::new(REFBLOCK_CACHE_CLUSTERS, cs),
+            refblocks: MetaCache::new(refblock_clusters, cs),
             free_cluster_index: 0,
+            free_byte_offset: 0,
             l1,
-            l2: MetaCache::new(L2_CACHE_CLUSTERS, cs),
+            l2: MetaCache::new(l2_clusters, cs),
         }
     }
 
@@ -147,6 +154,6 @@ impl Meta {
 
     /// The file that holds guest data.
     pub fn data_file(&self) -> &Storage {
-        self.data.as_ref().unwrap_or(&self.io)
+        self.data.as_deref().unwrap_or(&self.io)
     }
 }

@@ -5,52 +5,93 @@ mod bitmap;
 mod cache;
 pub mod create;
 mod header;
+mod map;
 mod meta;
 mod prealloc;
+mod read;
 mod refcount;
 mod snapshot;
 mod tables;
+mod write;
 
-use crate::error::Result;
-use crate::image::{file_child, resolve_backing, BackingRef, Image, OpenOptions};
+use crate::error::{Error, Result};
+use crate::image::{file_child, resolve_backing, BackingRef, Extent, HostFile, Image, OpenOptions};
 use crate::info::{EncryptInfo, FormatSpecific, NodeInfo, Qcow2Info, SnapshotInfo};
-use crate::storage::Storage;
-use qimg_formats::qcow2::{CompressionType, CryptMethod, Header};
+use crate::storage::{Mode, Storage};
+use meta::{Geometry, Meta};
+use qimg_formats::qcow2::{CompressionType, CryptMethod, Header, L1Table, RefcountTable};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 pub use header::{c_string, Extensions};
 pub use snapshot::Snapshot;
 
+/// How deep a backing chain may be (qemu has no limit; this guards against loops).
+const MAX_CHAIN_DEPTH: usize = 128;
+
 /// An open qcow2 image.
-#[derive(Debug)]
 pub struct Qcow2 {
-    storage: Storage,
+    storage: Arc<Storage>,
+    data: Option<Arc<Storage>>,
     header: Header,
+    geom: Geometry,
     ext: Extensions,
     backing: Option<BackingRef>,
+    backing_image: Option<Box<dyn Image>>,
     snapshots: Vec<Snapshot>,
     /// The LUKS header of a LUKS-encrypted image.
     luks: Option<qimg_formats::luks::Header>,
     /// Warnings qemu prints on open (the CLI shows them on stderr).
     warnings: Vec<String>,
+    meta: Mutex<Meta>,
+    /// Whether a corruption event was reported already (qemu reports one).
+    corruption_reported: AtomicBool,
 }
 
 /// Opens a qcow2 image: checks the header and extensions as qemu does,
-/// reads the backing file name and the snapshot table.
-pub fn open(storage: Storage, opts: &OpenOptions<'_>) -> Result<Box<dyn Image>> {
-    Ok(Box::new(Qcow2::open(storage, opts)?))
+/// reads the backing file name and the snapshot table; for I/O also the
+/// refcount and L1 tables, the data file and the backing chain.
+pub fn open(storage: Storage, opts: &OpenOptions<'_>, depth: usize) -> Result<Box<dyn Image>> {
+    Ok(Box::new(Qcow2::open(storage, opts, depth)?))
+}
+
+/// Reads a table of `count` 8-byte entries at `offset`.
+fn read_table(storage: &Storage, offset: u64, count: u64) -> Result<Vec<u8>> {
+    let mut buf = vec![0u8; (count * 8) as usize];
+    storage.read_zero_padded(&mut buf, offset)?;
+    Ok(buf)
 }
 
 impl Qcow2 {
-    fn open(storage: Storage, opts: &OpenOptions<'_>) -> Result<Qcow2> {
+    fn open(storage: Storage, opts: &OpenOptions<'_>, depth: usize) -> Result<Qcow2> {
         let how = header::HeaderOpen { write: opts.access.write, check: false };
         let (header, cluster) = header::read(&storage, how)?;
+        let geom = Geometry::of(&header);
+        let l1_bytes = read_table(&storage, header.l1_table_offset, header.l1_size as u64)?;
+        let l1: Vec<u64> = (0..header.l1_size as usize).filter_map(|i| L1Table::get(&l1_bytes, i).map(|e| e.raw())).collect();
+        let rt_entries = RefcountTable::count(&header).unwrap_or(0);
+        let rt_bytes = read_table(&storage, header.refcount_table_offset, rt_entries)?;
+        let reftable: Vec<u64> =
+            (0..rt_entries as usize).filter_map(|i| RefcountTable::get(&rt_bytes, i).map(|e| e.block_offset())).collect();
         let mut warnings = Vec::new();
         let ext = header::read_extensions(&header, &cluster, &mut |w| warnings.push(w))?;
-        if header.crypt_method == CryptMethod::Luks && ext.crypto.is_none() && opts.access.io {
-            return Err(crate::Error::invalid(format!(
-                "Missing CRYPTO header for crypt method {}",
-                header.crypt_method.repr()
-            )));
+        let data = match (&ext.data_file, header.incompatible_features.external_data_file(), opts.access.io) {
+            (Some(name), true, true) => {
+                // Unlike backing files, qemu opens the data file by its name as stored.
+                let mode = if opts.access.write { Mode::ReadWrite } else { Mode::ReadOnly };
+                Some(Arc::new(Storage::open(name, mode)?))
+            }
+            (None, true, true) => return Err(Error::invalid("'data-file' is required for this image")),
+            _ => None,
+        };
+        if header.crypt_method != CryptMethod::None && opts.access.io {
+            if header.crypt_method == CryptMethod::Luks && ext.crypto.is_none() {
+                return Err(Error::invalid(format!(
+                    "Missing CRYPTO header for crypt method {}",
+                    header.crypt_method.repr()
+                )));
+            }
+            return Err(Error::invalid("Parameter 'encrypt.key-secret' is required for cipher"));
         }
         let luks = match &ext.crypto {
             Some(c) => Some(super::luks::read_header(&storage, c.offset)?),
@@ -62,16 +103,30 @@ impl Qcow2 {
             format: ext.backing_format.clone(),
         });
         let snapshots = snapshot::read_table(&storage, header.snapshots_offset, header.nb_snapshots)?;
-        Ok(Qcow2 { storage, header, ext, backing, snapshots, luks, warnings })
+        let backing_image = match (&backing, opts.access.io) {
+            (Some(b), true) => Some(open_backing(b, opts, depth)?),
+            _ => None,
+        };
+        let storage = Arc::new(storage);
+        let meta = Meta::new(storage.clone(), data.clone(), header.clone(), reftable, l1);
+        Ok(Qcow2 {
+            storage,
+            data,
+            header,
+            geom,
+            ext,
+            backing,
+            backing_image,
+            snapshots,
+            luks,
+            warnings,
+            meta: Mutex::new(meta),
+            corruption_reported: AtomicBool::new(false),
+        })
     }
 
-    /// Warnings qemu would print while opening this image.
-    pub fn warnings(&self) -> &[String] {
-        &self.warnings
-    }
-
-    fn cluster_size(&self) -> u64 {
-        1 << self.header.cluster_bits
+    fn cluster_size_bytes(&self) -> u64 {
+        self.geom.cluster_size
     }
 
     fn format_specific(&self) -> Result<Qcow2Info> {
@@ -105,6 +160,25 @@ impl Qcow2 {
     }
 }
 
+impl Drop for Qcow2 {
+    /// Writes cached metadata back, as closing an image does; callers that
+    /// must see errors call `write_back` or `flush` before dropping.
+    fn drop(&mut self) {
+        if let Ok(mut meta) = self.meta.lock() {
+            let _ = meta.flush();
+        }
+    }
+}
+
+/// Opens the backing file of an image for reading, with qemu's wrapping of errors.
+fn open_backing(b: &BackingRef, opts: &OpenOptions<'_>, depth: usize) -> Result<Box<dyn Image>> {
+    if depth >= MAX_CHAIN_DEPTH {
+        return Err(Error::invalid(format!("Backing file '{}' creates an infinite loop.", b.full_filename)));
+    }
+    let bopts = OpenOptions::read(b.format.as_deref(), opts.force_share);
+    crate::image::open_node_at_depth(&b.full_filename, &bopts, depth + 1).map_err(|e| e.prefix("Could not open backing file"))
+}
+
 impl Image for Qcow2 {
     fn format(&self) -> &'static str {
         "qcow2"
@@ -116,6 +190,65 @@ impl Image for Qcow2 {
 
     fn backing(&self) -> Option<&BackingRef> {
         self.backing.as_ref()
+    }
+
+    fn warnings(&self) -> Vec<String> {
+        self.warnings.clone()
+    }
+
+    fn cluster_size(&self) -> Option<u64> {
+        Some(self.cluster_size_bytes())
+    }
+
+    fn block_status(&self, offset: u64, len: u64) -> Result<Extent> {
+        self.status(offset, len)
+    }
+
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        self.read(buf, offset)
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        self.write(buf, offset)
+    }
+
+    fn write_zeroes(&self, offset: u64, len: u64, flags: crate::image::ZeroFlags) -> Result<()> {
+        self.zero(offset, len, flags.unmap)
+    }
+
+    fn write_compressed(&self, buf: &[u8], offset: u64) -> Result<()> {
+        self.write_compressed_cluster(buf, offset)
+    }
+
+    fn compression(&self) -> Option<crate::compress::Codec> {
+        Some(match self.header.compression_type {
+            CompressionType::Zstd => crate::compress::Codec::Zstd,
+            _ => crate::compress::Codec::Deflate,
+        })
+    }
+
+    fn write_back(&self) -> Result<()> {
+        self.meta.lock().map_err(|_| Error::errno(libc::EIO))?.flush()
+    }
+
+    fn flush(&self) -> Result<()> {
+        self.write_back()?;
+        self.storage.sync()?;
+        if let Some(d) = &self.data {
+            d.sync()?;
+        }
+        Ok(())
+    }
+
+    fn backing_image(&self) -> Option<&dyn Image> {
+        self.backing_image.as_deref()
+    }
+
+    fn host_file_name(&self, file: HostFile) -> String {
+        match file {
+            HostFile::Image => self.storage.name().to_string(),
+            HostFile::Data => self.ext.data_file.clone().unwrap_or_default(),
+        }
     }
 
     fn info(&self) -> Result<NodeInfo> {
@@ -138,7 +271,7 @@ impl Image for Qcow2 {
             dirty_flag: Some(self.header.incompatible_features.dirty()),
             actual_size: Some(self.storage.allocated()?),
             virtual_size: self.virtual_size(),
-            cluster_size: Some(self.cluster_size()),
+            cluster_size: Some(self.cluster_size_bytes()),
             encrypted: self.header.crypt_method != CryptMethod::None,
             backing_filename: self.backing.as_ref().map(|b| b.filename.clone()),
             full_backing_filename: self.backing.as_ref().map(|b| b.full_filename.clone()),

@@ -300,6 +300,43 @@ impl Meta {
         }
     }
 
+    /// Allocates `size` bytes (at most a cluster) for compressed data, packed
+    /// after the previous compressed cluster as qemu packs them. Every host
+    /// cluster the bytes touch gains one reference.
+    pub fn alloc_bytes(&mut self, size: u64) -> Result<u64> {
+        let cs = self.geom.cluster_size;
+        let cb = self.geom.cluster_bits;
+        let mut offset = self.free_byte_offset;
+        if offset != 0 && self.refcount(offset >> cb)? == self.geom.refcount_max() {
+            offset = 0;
+        }
+        let mut free_in_cluster = cs - offset % cs;
+        loop {
+            if offset == 0 || free_in_cluster < size {
+                let new_cluster = settle(self.alloc_clusters_noref(cs))?;
+                if new_cluster == 0 {
+                    return Err(Error::corrupt("Preventing invalid allocation of compressed cluster at offset 0"));
+                }
+                if offset == 0 || offset.div_ceil(cs) * cs != new_cluster {
+                    offset = new_cluster;
+                    free_in_cluster = cs;
+                } else {
+                    free_in_cluster += cs;
+                }
+            }
+            match self.update_refcount(offset, size, 1) {
+                Ok(()) => break,
+                Err(Fail::Again) => {
+                    offset = 0;
+                    continue;
+                }
+                Err(Fail::Err(e)) => return Err(e),
+            }
+        }
+        self.free_byte_offset = if (offset + size) % cs == 0 { 0 } else { offset + size };
+        Ok(offset)
+    }
+
     /// Drops one reference to each cluster of `[offset, offset + len)`.
     pub fn free_clusters(&mut self, offset: u64, len: u64) -> Result<()> {
         settle(self.update_refcount(offset, len, -1))

@@ -85,16 +85,19 @@ impl Meta {
         if entry.copied() {
             return Ok(entry.l2_offset());
         }
-        if entry.l2_offset() != 0 {
-            return Err(Error::unsupported("qcow2: copying shared L2 tables is not supported yet"));
-        }
+        // A new table: empty, or a copy of the one shared with a snapshot.
+        let shared = entry.l2_offset();
+        let content = if shared != 0 { self.l2_table(shared)?.clone() } else { vec![0u8; self.geom.cluster_size as usize] };
         let offset = self.alloc_clusters(self.geom.cluster_size)?;
         self.refblocks.flush(&self.io)?;
         self.l2_room(offset)?;
-        self.l2.insert_zeroed(offset);
-        self.io.write_at(&vec![0u8; self.geom.cluster_size as usize], offset)?;
+        self.l2.insert_zeroed(offset).copy_from_slice(&content);
+        self.io.write_at(&content, offset)?;
         self.l1[index] = L1Entry::new().with_l2_offset(offset).with_copied(true).raw();
         self.write_l1_entry(index)?;
+        if shared != 0 {
+            self.free_clusters(shared, self.geom.cluster_size)?;
+        }
         Ok(offset)
     }
 

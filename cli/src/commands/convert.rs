@@ -1,0 +1,97 @@
+//! `convert`: copy guest data into a new (or, with `-n`, an existing) image.
+
+use super::Env;
+use crate::args::Convert;
+use crate::output::progress::{progress_line, PROGRESS_END};
+use qimg_runtime::convert::{convert, Request};
+use std::sync::Mutex;
+
+/// qemu prints progress when it moved by more than this many percent.
+const MIN_SKIP: f32 = 1.0;
+
+/// Prints qemu's progress lines on stdout.
+pub struct ProgressPrinter<'a> {
+    env: &'a Env,
+    last: Mutex<Option<f32>>,
+}
+
+impl<'a> ProgressPrinter<'a> {
+    pub fn new(env: &'a Env) -> Self {
+        ProgressPrinter { env, last: Mutex::new(None) }
+    }
+
+    /// Prints `current` if it moved enough since the last line, or is 0 or 100.
+    pub fn update(&self, current: f32) {
+        let current = current.min(100.0);
+        let Ok(mut last) = self.last.lock() else { return };
+        let moved = match *last {
+            None => true,
+            Some(l) => current > l + MIN_SKIP || current < l - MIN_SKIP || current == 100.0 || current == 0.0,
+        };
+        if moved {
+            *last = Some(current);
+            self.env.out(progress_line(current as f64).as_bytes());
+        }
+    }
+
+    /// Ends the progress output.
+    pub fn end(&self) {
+        self.env.out(PROGRESS_END.as_bytes());
+    }
+}
+
+/// Runs `convert`.
+pub fn run(env: &Env, a: &Convert) -> i32 {
+    if a.image_opts || a.target_image_opts {
+        env.err(format!("{}: qimg does not support --image-opts yet\n", env.prog).as_bytes());
+        return 1;
+    }
+    if a.snapshot.is_some() || a.bitmaps || a.salvage || a.copy_range {
+        env.err(format!("{}: qimg does not support this convert option yet\n", env.prog).as_bytes());
+        return 1;
+    }
+    let sources: Vec<String> = a.sources.iter().map(|s| s.to_string_lossy().into_owned()).collect();
+    let target = a.target.to_string_lossy().into_owned();
+    let backing = a.backing.as_ref().map(|b| b.to_string_lossy().into_owned());
+    let req = Request {
+        sources: sources.iter().map(String::as_str).collect(),
+        source_format: a.source_format.as_deref(),
+        target: &target,
+        target_format: a.target_format.as_deref().unwrap_or("raw"),
+        options: a.options.as_deref(),
+        backing: backing.as_deref(),
+        backing_format: a.backing_format.as_deref(),
+        no_create: a.no_create,
+        target_is_zero: a.target_is_zero,
+        compress: a.compress,
+        sparse_size: a.sparse_size,
+        parallel: a.parallel as usize,
+        oob_writes: a.oob_writes,
+        rate_limit: a.rate_limit,
+        target_cache: &a.target_cache,
+        force_share: a.force_share,
+    };
+    let printer = ProgressPrinter::new(env);
+    let show = a.progress && !a.quiet;
+    if show {
+        printer.update(0.0);
+    }
+    let result = convert(&req, &|p| {
+        if show {
+            printer.update(p)
+        }
+    });
+    if show {
+        if result.is_ok() {
+            printer.update(100.0);
+        }
+        printer.end();
+    }
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            env.error(&e);
+            1
+        }
+    }
+}

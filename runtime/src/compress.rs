@@ -1,0 +1,107 @@
+//! Cluster compression as qcow2 uses it: raw deflate (no zlib header) or a
+//! zstd frame, one cluster per compressed unit.
+
+use crate::error::{Error, Result};
+
+/// A compression method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Codec {
+    /// Raw deflate. qemu writes with a 4 KiB window; any window up to 32 KiB reads.
+    Deflate,
+    Zstd,
+}
+
+fn eio() -> Error {
+    Error::errno(libc::EIO)
+}
+
+/// Decompresses `input` into exactly `out.len()` bytes; the input may hold
+/// more than the stream (its stored length is an upper bound).
+pub fn decompress(codec: Codec, input: &[u8], out: &mut [u8]) -> Result<()> {
+    match codec {
+        Codec::Deflate => {
+            let mut d = flate2::Decompress::new(false);
+            let mut produced = 0usize;
+            let mut consumed = 0usize;
+            while produced < out.len() {
+                let before = (d.total_in(), d.total_out());
+                let status = d
+                    .decompress(&input[consumed..], &mut out[produced..], flate2::FlushDecompress::Finish)
+                    .map_err(|_| eio())?;
+                consumed = d.total_in() as usize;
+                produced = d.total_out() as usize;
+                if status == flate2::Status::StreamEnd || (d.total_in(), d.total_out()) == before {
+                    break;
+                }
+            }
+            if produced < out.len() {
+                return Err(eio());
+            }
+            Ok(())
+        }
+        Codec::Zstd => {
+            let mut dctx = zstd::zstd_safe::DCtx::create();
+            let mut inb = zstd::zstd_safe::InBuffer::around(input);
+            let mut outb = zstd::zstd_safe::OutBuffer::around(out);
+            loop {
+                let before = (inb.pos(), outb.pos());
+                dctx.decompress_stream(&mut outb, &mut inb).map_err(|_| eio())?;
+                if outb.pos() == outb.capacity() {
+                    return Ok(());
+                }
+                if (inb.pos(), outb.pos()) == before || inb.pos() == input.len() {
+                    return Err(eio());
+                }
+            }
+        }
+    }
+}
+
+/// Compresses one cluster; `None` when the result would not be smaller
+/// (qemu then writes the cluster uncompressed).
+pub fn compress(codec: Codec, input: &[u8]) -> Result<Option<Vec<u8>>> {
+    let out = match codec {
+        Codec::Deflate => {
+            let mut c = flate2::Compress::new_with_window_bits(flate2::Compression::default(), false, 12);
+            let mut out = vec![0u8; input.len()];
+            match c.compress(input, &mut out, flate2::FlushCompress::Finish) {
+                Ok(flate2::Status::StreamEnd) => {
+                    out.truncate(c.total_out() as usize);
+                    out
+                }
+                Ok(_) => return Ok(None),
+                Err(_) => return Err(eio()),
+            }
+        }
+        Codec::Zstd => match zstd::bulk::compress(input, 0) {
+            Ok(v) => v,
+            Err(_) => return Err(eio()),
+        },
+    };
+    Ok((out.len() < input.len()).then_some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_and_refuses_short_streams() {
+        let mut data = vec![0u8; 65536];
+        for (i, b) in data.iter_mut().enumerate() {
+            *b = (i / 100) as u8;
+        }
+        for codec in [Codec::Deflate, Codec::Zstd] {
+            let c = compress(codec, &data).unwrap().expect("compressible");
+            let mut padded = c.clone();
+            padded.extend_from_slice(&[0xaa; 300]);
+            let mut out = vec![0u8; 65536];
+            decompress(codec, &padded, &mut out).unwrap();
+            assert_eq!(out, data);
+            let mut bigger = vec![0u8; 65536 * 2];
+            assert!(decompress(codec, &c, &mut bigger).is_err());
+        }
+        let noise: Vec<u8> = (0..65536u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        assert!(compress(Codec::Deflate, &noise).unwrap().is_none());
+    }
+}

@@ -1,0 +1,135 @@
+//! `convert`: opening the sources, creating and opening the target, and
+//! running the copy engine, in qemu-img's order and with its messages.
+
+use crate::copy::{self, Options};
+use crate::create_opts::create_schema_with_protocol;
+use crate::error::{Error, Result};
+use crate::format;
+use crate::image::{self, Image, OpenOptions};
+use crate::opts::Opts;
+
+/// What to convert, and how.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    pub sources: Vec<&'a str>,
+    pub source_format: Option<&'a str>,
+    pub target: &'a str,
+    pub target_format: &'a str,
+    /// The `-o` option string for a new target.
+    pub options: Option<&'a str>,
+    /// `-B` and `-F`.
+    pub backing: Option<&'a str>,
+    pub backing_format: Option<&'a str>,
+    /// `-n`: write into an existing target.
+    pub no_create: bool,
+    pub target_is_zero: bool,
+    pub compress: bool,
+    /// `-S` in bytes.
+    pub sparse_size: u64,
+    pub parallel: usize,
+    pub oob_writes: bool,
+    /// `-r`, bytes per second (0 = none).
+    pub rate_limit: u64,
+    /// `-t`.
+    pub target_cache: &'a str,
+    pub force_share: bool,
+}
+
+/// Cache modes and whether each needs the target flushed at the end.
+fn cache_flushes(mode: &str) -> Option<bool> {
+    match mode {
+        "unsafe" => Some(false),
+        "writeback" | "none" | "writethrough" | "directsync" => Some(true),
+        _ => None,
+    }
+}
+
+/// Formats whose driver accepts compressed writes.
+fn compresses(format: &str) -> bool {
+    matches!(format, "qcow2" | "qcow" | "vmdk")
+}
+
+/// Runs a conversion. `progress` receives percentages as qemu reports them.
+pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync)) -> Result<()> {
+    let mut sources: Vec<Box<dyn Image>> = Vec::new();
+    for name in &req.sources {
+        let opts = OpenOptions { exclusive: true, ..OpenOptions::read(req.source_format, req.force_share) };
+        sources.push(image::open(name, &opts)?);
+    }
+    let total: u64 = sources.iter().map(|s| s.virtual_size()).sum();
+    if format::driver(req.target_format).is_none() {
+        return Err(Error::invalid(format!("Unknown file format '{}'", req.target_format)));
+    }
+    if !req.no_create {
+        create_target(req, total)?;
+    }
+    let Some(flush) = cache_flushes(req.target_cache) else {
+        return Err(Error::invalid(format!("Invalid cache option: {}", req.target_cache)));
+    };
+    let target = image::open(req.target, &OpenOptions::write(Some(req.target_format)))?;
+    if req.no_create && target.virtual_size() < total {
+        return Err(Error::invalid("output file is smaller than input file"));
+    }
+    let opts = Options {
+        min_sparse: req.sparse_size,
+        compress: req.compress,
+        workers: req.parallel,
+        in_order: !req.oob_writes,
+        target_has_backing: req.backing.is_some(),
+        target_zeroed: req.target_is_zero
+            || (!req.no_create && req.sparse_size > 0 && req.backing.is_none() && target.has_zero_init()),
+        rate_limit: (req.rate_limit > 0).then_some(req.rate_limit),
+    };
+    let refs: Vec<&dyn Image> = sources.iter().map(|s| s.as_ref()).collect();
+    copy::copy(&refs, target.as_ref(), &opts, progress)?;
+    if flush {
+        target.flush()?;
+    } else {
+        target.write_back()?;
+    }
+    Ok(())
+}
+
+/// Creates the target with the format's options, the total size and the
+/// backing file (not opened), wrapping errors as qemu does.
+fn create_target(req: &Request<'_>, size: u64) -> Result<()> {
+    let wrap = |e: Error| e.prefix(format!("{}: error while converting {}", req.target, req.target_format));
+    let Some(schema) = create_schema_with_protocol(req.target_format) else {
+        return Err(Error::unsupported(format!(
+            "Format driver '{}' does not support image creation",
+            req.target_format
+        )));
+    };
+    let mut opts = Opts::new();
+    if let Some(list) = req.options {
+        opts.parse_more(&schema, list).map_err(|e| Error::invalid(e.to_string()))?;
+    }
+    opts.set_number(&schema, "size", size).map_err(|e| Error::invalid(e.to_string()))?;
+    if let Some(b) = req.backing {
+        opts.set(&schema, "backing_file", b)
+            .map_err(|_| Error::invalid(format!("Backing file not supported for file format '{}'", req.target_format)))?;
+    }
+    if let Some(f) = req.backing_format {
+        opts.set(&schema, "backing_fmt", f).map_err(|_| {
+            Error::invalid(format!("Backing file format not supported for file format '{}'", req.target_format))
+        })?;
+    }
+    if req.compress && !compresses(req.target_format) {
+        return Err(Error::unsupported("Compression not supported for this file format"));
+    }
+    if opts.get("backing_file").is_some() && opts.get("backing_fmt").is_none() {
+        return Err(Error::invalid("Use of backing file requires explicit backing format"));
+    }
+    let result = match req.target_format {
+        "raw" => format::raw::create(req.target, &opts, &mut |_| {}),
+        "qcow2" => format::qcow2::create::create_from_opts(req.target, &opts, &mut |_| {}),
+        other => Err(Error::unsupported(format!("qimg cannot create '{other}' images yet"))),
+    };
+    result.map_err(|e| match e.errno {
+        Some(libc::EFBIG) => wrap(Error::invalid(format!(
+            "The image size is too large for file format '{}'",
+            req.target_format
+        ))),
+        _ => wrap(e),
+    })
+}

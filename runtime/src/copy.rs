@@ -1,0 +1,491 @@
+//! The copy engine behind `convert` (and later `commit`, `rebase`, `dd`).
+//!
+//! It walks the block status of the sources (whole backing chains, or only
+//! the top layers when the target has a backing file) and classifies the
+//! guest space into data, zeros and "leave to the backing file", in the same
+//! chunks qemu-img uses (2 MiB, or one cluster when compressing). A pool of
+//! worker threads reads the data chunks, finds zero runs (`-S`), compresses
+//! clusters (`-c`), and writes — in guest order unless out-of-order writes
+//! are allowed (`-W`). Memory stays bounded: one buffer per worker.
+
+use crate::compress::{self, Codec};
+use crate::error::{Error, Result};
+use crate::image::{Image, Status, ZeroFlags};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Condvar, Mutex};
+
+/// qemu-img's convert buffer: 2 MiB.
+pub const IO_BUF_SIZE: u64 = 2 << 20;
+const SECTOR: u64 = 512;
+/// Zero runs are aligned to 4 KiB (8 sectors), as qemu aligns them.
+const ZERO_CHUNK_SECTORS: u64 = 8;
+
+/// How guest space is copied.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Zero runs at least this long are not written (`-S`, bytes); 0 writes everything.
+    pub min_sparse: u64,
+    /// Write compressed clusters (`-c`).
+    pub compress: bool,
+    /// Worker threads (`-m`).
+    pub workers: usize,
+    /// Write in guest order (no `-W`).
+    pub in_order: bool,
+    /// The target has a backing file (`-B`): copy only what the sources' top
+    /// layers hold, and leave the rest to the target's backing file.
+    pub target_has_backing: bool,
+    /// The target reads as zeros already (a new image, or `--target-is-zero`).
+    pub target_zeroed: bool,
+    /// Bytes per second (`-r`), if limited.
+    pub rate_limit: Option<u64>,
+}
+
+/// What a chunk of guest space is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Data,
+    Zero,
+    /// Left unallocated so that the target's backing file shows through.
+    Backing,
+}
+
+/// A chunk to copy: `[offset, offset + len)` of the concatenated sources.
+#[derive(Debug, Clone, Copy)]
+struct Job {
+    seq: u64,
+    offset: u64,
+    len: u64,
+    kind: Kind,
+}
+
+/// The status of the sources, chunk by chunk, as qemu's convert iterates it.
+struct Walker<'a> {
+    sources: &'a [&'a dyn Image],
+    opts: &'a Options,
+    /// Cluster size of the target, for compressed writes.
+    cluster: u64,
+    total: u64,
+    /// The status cached from the last block status call, valid up to `status_end`.
+    status: Kind,
+    status_end: u64,
+}
+
+/// The status above `base` (none: the whole chain) of `img` at `offset`:
+/// the kind and how many bytes it lasts.
+fn status_above(img: &dyn Image, offset: u64, len: u64, top_only: bool) -> Result<(Kind, u64)> {
+    let e = img.block_status(offset, len)?;
+    let len = e.len.max(1).min(len);
+    Ok(match e.status {
+        Status::Data { zero: true, .. } | Status::Zero { .. } => (Kind::Zero, len),
+        Status::Data { .. } | Status::Compressed => (Kind::Data, len),
+        Status::Unallocated if top_only => (Kind::Backing, len),
+        Status::Unallocated => match img.backing_image() {
+            None => (Kind::Zero, len),
+            Some(b) if offset >= b.virtual_size() => (Kind::Zero, len),
+            Some(b) => {
+                let (k, n) = status_above(b, offset, len.min(b.virtual_size() - offset), false)?;
+                (k, n.min(len))
+            }
+        },
+    })
+}
+
+impl Walker<'_> {
+    /// The source holding concatenated offset `offset`, and the offset in it.
+    fn locate(&self, offset: u64) -> (usize, u64, u64) {
+        let mut start = 0;
+        for (i, s) in self.sources.iter().enumerate() {
+            let size = s.virtual_size();
+            if offset < start + size {
+                return (i, offset - start, size);
+            }
+            start += size;
+        }
+        (self.sources.len().saturating_sub(1), 0, 0)
+    }
+
+    /// The next chunk at `offset` (qemu's convert_iteration_sectors).
+    fn next(&mut self, offset: u64) -> Result<(Kind, u64)> {
+        let (i, local, size) = self.locate(offset);
+        let mut n = size - local;
+        if self.status_end <= offset {
+            let src = self.sources[i];
+            let align = src.cluster_size().unwrap_or(SECTOR).max(SECTOR);
+            let (kind, count) = status_above(src, local, n, self.opts.target_has_backing)
+                .map_err(|e| block_status_error(e, local))?;
+            let mut count = count.div_ceil(SECTOR) * SECTOR;
+            let tail = (local + count) % align;
+            if count > tail {
+                count -= tail;
+            }
+            self.status = match kind {
+                Kind::Zero if self.opts.min_sparse == 0 => Kind::Data,
+                k => k,
+            };
+            self.status_end = offset + count;
+        }
+        n = n.min(self.status_end - offset);
+        if self.status == Kind::Data {
+            n = n.min(if self.opts.compress { self.cluster } else { IO_BUF_SIZE });
+        }
+        let mut kind = self.status;
+        if self.opts.compress {
+            if n < self.cluster {
+                n = self.cluster.min(self.total - offset);
+                kind = Kind::Data;
+            } else {
+                n -= n % self.cluster;
+            }
+        }
+        Ok((kind, n))
+    }
+}
+
+fn block_status_error(e: Error, offset: u64) -> Error {
+    let preamble = e.preamble.clone();
+    let mut out = Error::errno(e.errno.unwrap_or(libc::EIO))
+        .prefix(format!("error while reading block status at offset {offset}"));
+    out.preamble = preamble;
+    out
+}
+
+/// Reads `len` bytes at concatenated `offset` into `buf`.
+fn read_sources(sources: &[&dyn Image], mut offset: u64, buf: &mut [u8]) -> Result<()> {
+    let mut done = 0usize;
+    let mut start = 0u64;
+    for s in sources {
+        let size = s.virtual_size();
+        while done < buf.len() && offset < start + size {
+            let n = ((start + size - offset) as usize).min(buf.len() - done);
+            s.read_at(&mut buf[done..done + n], offset - start).map_err(|e| {
+                let preamble = e.preamble.clone();
+                let mut out = Error::errno(e.errno.unwrap_or(libc::EIO))
+                    .prefix(format!("error while reading at byte {}", offset - start));
+                out.preamble = preamble;
+                out
+            })?;
+            done += n;
+            offset += n as u64;
+        }
+        start += size;
+    }
+    Ok(())
+}
+
+/// Whether a buffer holds only zeros (64 bytes at a time, which the
+/// compiler vectorises; stops at the first non-zero block).
+pub fn is_zero(buf: &[u8]) -> bool {
+    let chunks = buf.chunks_exact(64);
+    let tail = chunks.remainder();
+    for c in chunks {
+        let word = |i: usize| u64::from_ne_bytes(<[u8; 8]>::try_from(&c[i..i + 8]).unwrap_or_default());
+        if (0..8).fold(0, |a, i| a | word(i * 8)) != 0 {
+            return false;
+        }
+    }
+    tail.iter().all(|b| *b == 0)
+}
+
+/// qemu's `is_allocated_sectors`: the length of the run of data (true) or
+/// zero (false) sectors at the start of `buf`, zero runs aligned to 4 KiB.
+fn allocated_run(buf: &[u8], sector: u64) -> (bool, u64) {
+    let n = buf.len() as u64 / SECTOR;
+    if n == 0 {
+        return (false, 0);
+    }
+    let zero_at = |i: u64| is_zero(&buf[(i * SECTOR) as usize..((i + 1) * SECTOR) as usize]);
+    let mut zero = zero_at(0);
+    let mut i = 1;
+    while i < n && zero_at(i) == zero {
+        i += 1;
+    }
+    if i == n {
+        return (!zero, i);
+    }
+    let tail = (sector + i) % ZERO_CHUNK_SECTORS;
+    if tail != 0 {
+        if zero && i <= tail {
+            zero = false;
+        }
+        if !zero {
+            i = (i + ZERO_CHUNK_SECTORS - tail).min(n);
+        } else {
+            i -= tail;
+        }
+    }
+    (!zero, i)
+}
+
+/// qemu's `is_allocated_sectors_min`: when the buffer starts with data,
+/// zero runs shorter than `min` sectors are counted as data.
+fn allocated_run_min(buf: &[u8], min: u64, sector: u64) -> (bool, u64) {
+    let n = buf.len() as u64 / SECTOR;
+    let min = min.min(n);
+    let (data, first) = allocated_run(buf, sector);
+    if !data {
+        return (false, first);
+    }
+    let (mut used, mut checked) = (first, first);
+    while checked < n {
+        let (d, run) = allocated_run(&buf[(checked * SECTOR) as usize..], sector + checked);
+        checked += run;
+        if d {
+            used = checked;
+        } else if run >= min {
+            break;
+        }
+        if run == 0 {
+            break;
+        }
+    }
+    (true, used)
+}
+
+/// Progress of a copy, in percent, reported as qemu reports it.
+pub struct Progress<'a> {
+    done: AtomicU64,
+    total: u64,
+    report: &'a (dyn Fn(f32) + Sync),
+}
+
+impl Progress<'_> {
+    fn add(&self, bytes: u64) {
+        let done = self.done.fetch_add(bytes, Ordering::SeqCst) + bytes;
+        if self.total > 0 {
+            (self.report)(100.0f32 * (done / SECTOR) as f32 / (self.total / SECTOR) as f32);
+        }
+    }
+}
+
+/// Copies the concatenated `sources` into `target`. `progress` receives the
+/// percentage done (qemu counts only the data it has to write).
+pub fn copy(sources: &[&dyn Image], target: &dyn Image, opts: &Options, progress: &(dyn Fn(f32) + Sync)) -> Result<()> {
+    let total: u64 = sources.iter().map(|s| s.virtual_size()).sum();
+    let cluster = target.cluster_size().unwrap_or(65536);
+    let codec = if opts.compress {
+        Some(target.compression().ok_or_else(|| Error::unsupported("Compression not supported for this file format"))?)
+    } else {
+        None
+    };
+    let mut walker = Walker { sources, opts, cluster, total, status: Kind::Data, status_end: 0 };
+    // First pass: how much data there is, for the progress percentage.
+    let mut counted = 0u64;
+    let mut offset = 0u64;
+    while offset < total {
+        let (kind, n) = walker.next(offset)?;
+        if kind == Kind::Data || (opts.min_sparse == 0 && kind == Kind::Zero) {
+            counted += n;
+        }
+        offset += n;
+    }
+    walker.status_end = 0;
+    let progress = Progress { done: AtomicU64::new(0), total: counted, report: progress };
+
+    let workers = opts.workers.clamp(1, 16);
+    let (tx, rx) = sync_channel::<Job>(workers);
+    let rx = Mutex::new(rx);
+    let turn = (Mutex::new(0u64), Condvar::new());
+    let failed = AtomicBool::new(false);
+    let first_error: Mutex<Option<(u64, Error)>> = Mutex::new(None);
+    let limiter = RateLimiter::new(opts.rate_limit);
+    let ctx = Ctx { sources, target, opts, codec, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter };
+
+    std::thread::scope(|scope| -> Result<()> {
+        for _ in 0..workers {
+            let (ctx, rx, first_error) = (&ctx, &rx, &first_error);
+            scope.spawn(move || worker(ctx, rx, first_error));
+        }
+        let mut seq = 0u64;
+        let mut offset = 0u64;
+        let mut result = Ok(());
+        while offset < total && !failed.load(Ordering::SeqCst) {
+            match walker.next(offset) {
+                Ok((kind, len)) => {
+                    if tx.send(Job { seq, offset, len, kind }).is_err() {
+                        break;
+                    }
+                    seq += 1;
+                    offset += len;
+                }
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        drop(tx);
+        result
+    })?;
+    if let Some((_, e)) = first_error.into_inner().ok().flatten() {
+        return Err(e);
+    }
+    Ok(())
+}
+
+struct Ctx<'a> {
+    sources: &'a [&'a dyn Image],
+    target: &'a dyn Image,
+    opts: &'a Options,
+    codec: Option<Codec>,
+    progress: &'a Progress<'a>,
+    turn: &'a (Mutex<u64>, Condvar),
+    failed: &'a AtomicBool,
+    limiter: &'a RateLimiter,
+}
+
+fn worker(ctx: &Ctx<'_>, rx: &Mutex<Receiver<Job>>, first_error: &Mutex<Option<(u64, Error)>>) {
+    let mut buf = Vec::new();
+    loop {
+        let job = match rx.lock() {
+            Ok(r) => match r.recv() {
+                Ok(j) => j,
+                Err(_) => return,
+            },
+            Err(_) => return,
+        };
+        let r = process(ctx, &job, &mut buf);
+        if let Err(e) = r {
+            ctx.failed.store(true, Ordering::SeqCst);
+            if let Ok(mut slot) = first_error.lock() {
+                if slot.as_ref().is_none_or(|(seq, _)| job.seq < *seq) {
+                    *slot = Some((job.seq, e));
+                }
+            }
+            // Let later jobs waiting for their turn go on (and stop).
+            let (lock, cv) = ctx.turn;
+            if let Ok(mut t) = lock.lock() {
+                *t = (*t).max(job.seq + 1);
+                cv.notify_all();
+            }
+        }
+    }
+}
+
+/// Reads a chunk, then writes it when its turn comes.
+fn process(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
+    if job.kind == Kind::Data {
+        buf.resize(job.len as usize, 0);
+        read_sources(ctx.sources, job.offset, buf)?;
+    }
+    // Compression is done before waiting for the turn, so that it runs in parallel.
+    let compressed = match (ctx.codec, job.kind) {
+        (Some(codec), Kind::Data) if !is_zero(buf) => compress::compress(codec, buf)?,
+        _ => None,
+    };
+    if ctx.opts.in_order {
+        let (lock, cv) = ctx.turn;
+        let mut t = lock.lock().map_err(|_| Error::errno(libc::EIO))?;
+        while *t < job.seq {
+            t = cv.wait(t).map_err(|_| Error::errno(libc::EIO))?;
+        }
+        if ctx.failed.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        drop(t);
+        let r = write_chunk(ctx, job, buf, compressed.as_deref());
+        let mut t = lock.lock().map_err(|_| Error::errno(libc::EIO))?;
+        *t = job.seq + 1;
+        cv.notify_all();
+        r
+    } else {
+        write_chunk(ctx, job, buf, compressed.as_deref())
+    }
+}
+
+/// qemu's convert_co_write for one chunk.
+fn write_chunk(ctx: &Ctx<'_>, job: &Job, buf: &[u8], compressed: Option<&[u8]>) -> Result<()> {
+    let t = ctx.target;
+    let opts = ctx.opts;
+    let write_err = |e: Error| e.prefix(format!("error while writing at byte {}", job.offset));
+    match job.kind {
+        Kind::Backing => {}
+        Kind::Zero => {
+            if !opts.target_zeroed {
+                t.write_zeroes(job.offset, job.len, ZeroFlags { unmap: true }).map_err(write_err)?;
+            }
+        }
+        Kind::Data if ctx.codec.is_some() => {
+            if is_zero(buf) {
+                if !opts.target_zeroed {
+                    t.write_zeroes(job.offset, job.len, ZeroFlags { unmap: true }).map_err(write_err)?;
+                }
+            } else {
+                ctx.limiter.wait(job.len);
+                match compressed {
+                    Some(c) => t.write_compressed(c, job.offset).map_err(write_err)?,
+                    None => t.write_at(buf, job.offset).map_err(write_err)?,
+                }
+            }
+            ctx.progress.add(job.len);
+        }
+        Kind::Data => {
+            let mut at = 0u64;
+            while at < job.len {
+                let rest = &buf[at as usize..];
+                let (data, n) = if opts.min_sparse == 0 {
+                    (true, rest.len() as u64 / SECTOR)
+                } else {
+                    allocated_run_min(rest, opts.min_sparse / SECTOR, (job.offset + at) / SECTOR)
+                };
+                let n = (n * SECTOR).max(SECTOR.min(rest.len() as u64));
+                if data {
+                    ctx.limiter.wait(n);
+                    t.write_at(&rest[..n as usize], job.offset + at).map_err(write_err)?;
+                } else if !opts.target_zeroed {
+                    t.write_zeroes(job.offset + at, n, ZeroFlags { unmap: true }).map_err(write_err)?;
+                }
+                at += n;
+            }
+            ctx.progress.add(job.len);
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the write rate under a limit (`-r`).
+struct RateLimiter {
+    limit: Option<u64>,
+    state: Mutex<(std::time::Instant, u64)>,
+}
+
+impl RateLimiter {
+    fn new(limit: Option<u64>) -> RateLimiter {
+        RateLimiter { limit: limit.filter(|l| *l > 0), state: Mutex::new((std::time::Instant::now(), 0)) }
+    }
+
+    fn wait(&self, bytes: u64) {
+        let Some(limit) = self.limit else { return };
+        let Ok(mut s) = self.state.lock() else { return };
+        s.1 += bytes;
+        let due = std::time::Duration::from_secs_f64(s.1 as f64 / limit as f64);
+        let elapsed = s.0.elapsed();
+        if due > elapsed {
+            std::thread::sleep(due - elapsed);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_runs_are_aligned_to_4k() {
+        let mut buf = vec![0u8; 16 * 512];
+        buf[0] = 1;
+        // One data sector at the start: the run rounds up to 8 sectors.
+        assert_eq!(allocated_run(&buf, 0), (true, 8));
+        assert_eq!(allocated_run(&buf[8 * 512..], 8), (false, 8));
+        // A short zero run after data counts as data with a minimum of 8.
+        let mut b2 = vec![1u8; 16 * 512];
+        b2[512..1024].fill(0);
+        assert_eq!(allocated_run_min(&b2, 8, 0), (true, 16));
+        assert!(is_zero(&[0u8; 1000]));
+        assert!(!is_zero(&{
+            let mut v = [0u8; 1000];
+            v[999] = 1;
+            v
+        }));
+    }
+}

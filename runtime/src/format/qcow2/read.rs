@@ -1,0 +1,141 @@
+//! Reading guest data and block status of a qcow2 image. Metadata is looked
+//! up under the image's lock; data is read (and decompressed) outside it, so
+//! several threads read in parallel.
+
+use super::map::{Kind, Piece};
+use super::Qcow2;
+use crate::compress::{self, Codec};
+use crate::error::{Error, ErrorKind, Result};
+use crate::image::{read_backing, Extent, HostFile, Image, Status};
+use crate::storage::Storage;
+use qimg_formats::qcow2::{CompressedDescriptor, CompressionType};
+use std::sync::atomic::Ordering;
+
+/// Pieces looked up per lock acquisition.
+const PIECES_PER_LOOKUP: usize = 4096;
+
+impl Qcow2 {
+    /// Reports a corruption event once, as qemu does for an image it cannot
+    /// mark (opened read-only), and turns it into an I/O error.
+    pub(super) fn corruption(&self, e: Error) -> Error {
+        if e.kind != ErrorKind::Corrupt {
+            return e;
+        }
+        let mut out = Error::errno(libc::EIO);
+        if !self.corruption_reported.swap(true, Ordering::SeqCst) {
+            out.preamble = Some(format!(
+                "qcow2: Image is corrupt: {}; further non-fatal corruption events will be suppressed\n",
+                e.message
+            ));
+        }
+        out
+    }
+
+    fn lookup(&self, offset: u64, len: u64, max: usize) -> Result<Vec<Piece>> {
+        let mut meta = self.meta.lock().map_err(|_| Error::errno(libc::EIO))?;
+        meta.map_range(offset, len, max).map_err(|e| self.corruption(e))
+    }
+
+    fn host(&self, file: HostFile) -> &Storage {
+        match (file, &self.data) {
+            (HostFile::Data, Some(d)) => d,
+            _ => &self.storage,
+        }
+    }
+
+    /// The status of the run of guest data at `offset`.
+    pub(super) fn status(&self, offset: u64, len: u64) -> Result<Extent> {
+        let len = len.min(self.virtual_size().saturating_sub(offset));
+        if len == 0 {
+            return Ok(Extent { offset, len: 0, status: Status::Unallocated });
+        }
+        let pieces = self.lookup(offset, len, 1)?;
+        let Some(p) = pieces.first() else { return Ok(Extent { offset, len, status: Status::Unallocated }) };
+        let (status, len) = match p.kind {
+            Kind::Unallocated => (Status::Unallocated, p.len),
+            Kind::Compressed { .. } => (Status::Compressed, p.len),
+            Kind::Zero { host } => (Status::Zero { host: host.map(|h| (self.data_or_image(), h)) }, p.len),
+            Kind::Data { file, host } => {
+                // Like qemu, look at the host file: a hole there reads as zeros.
+                let (zero, n) = host_status(self.host(file), host, p.len)?;
+                (Status::Data { host: Some((file, host)), zero }, n)
+            }
+        };
+        Ok(Extent { offset, len, status })
+    }
+
+    fn data_or_image(&self) -> HostFile {
+        if self.data.is_some() {
+            HostFile::Data
+        } else {
+            HostFile::Image
+        }
+    }
+
+    /// Reads guest data: allocated clusters from the host file, compressed
+    /// ones decompressed, zeros, and the backing file for the rest.
+    pub(super) fn read(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let size = self.virtual_size();
+        let inside = if offset >= size { 0 } else { (size - offset).min(buf.len() as u64) as usize };
+        buf[inside..].fill(0);
+        let mut done = 0usize;
+        while done < inside {
+            let pieces = self.lookup(offset + done as u64, (inside - done) as u64, PIECES_PER_LOOKUP)?;
+            for p in pieces {
+                let start = (p.offset - offset) as usize;
+                let out = &mut buf[start..start + p.len as usize];
+                match p.kind {
+                    Kind::Data { file, host } => self.host(file).read_zero_padded(out, host)?,
+                    Kind::Zero { .. } => out.fill(0),
+                    Kind::Unallocated => read_backing(self.backing_image.as_deref(), out, p.offset)?,
+                    Kind::Compressed { entry } => self.read_compressed(entry, p.offset, out)?,
+                }
+                done = start + p.len as usize;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the part of a compressed cluster that `out` covers, `guest`
+    /// being the guest offset of `out`.
+    pub(super) fn read_compressed(&self, entry: u64, guest: u64, out: &mut [u8]) -> Result<()> {
+        let cb = self.geom.cluster_bits;
+        let cs = self.geom.cluster_size as usize;
+        let d = CompressedDescriptor::from_raw(entry);
+        let (Some(host), Some(extra)) = (d.host_offset(cb), d.extra_sectors(cb)) else {
+            return Err(Error::errno(libc::EIO));
+        };
+        let len = ((extra + 1) * 512 - (host & 511)) as usize;
+        let mut compressed = vec![0u8; len];
+        self.storage.read_zero_padded(&mut compressed, host)?;
+        let codec = match self.header.compression_type {
+            CompressionType::Zstd => Codec::Zstd,
+            _ => Codec::Deflate,
+        };
+        let in_cluster = (guest % cs as u64) as usize;
+        if in_cluster == 0 && out.len() == cs {
+            return compress::decompress(codec, &compressed, out);
+        }
+        let mut cluster = vec![0u8; cs];
+        compress::decompress(codec, &compressed, &mut cluster)?;
+        out.copy_from_slice(&cluster[in_cluster..in_cluster + out.len()]);
+        Ok(())
+    }
+}
+
+/// Whether `[offset, offset + len)` of a host file is a hole (reads as
+/// zeros), and how long that answer holds.
+fn host_status(file: &Storage, offset: u64, len: u64) -> Result<(bool, u64)> {
+    let file_len = file.len()?;
+    if offset >= file_len {
+        return Ok((true, len));
+    }
+    Ok(match file.seek_data(offset)? {
+        Some(d) if d == offset => {
+            let hole = file.seek_hole(offset)?.unwrap_or(file_len);
+            (false, (hole - offset).min(len))
+        }
+        Some(d) => (true, (d - offset).min(len)),
+        None => (true, len),
+    })
+}
