@@ -101,7 +101,15 @@ mod tests {
             let mut bigger = vec![0u8; 65536 * 2];
             assert!(decompress(codec, &c, &mut bigger).is_err());
         }
-        let noise: Vec<u8> = (0..65536u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
+        let mut x = 0x9e3779b97f4a7c15u64;
+        let noise: Vec<u8> = (0..65536)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
         assert!(compress(Codec::Deflate, &noise).unwrap().is_none());
     }
 }

@@ -9,3 +9,4 @@ mod support;
 
 mod create;
 mod info;
+mod spec;

@@ -14,8 +14,8 @@ use std::ffi::OsString;
 
 use qimg_runtime::opts::{accumulate, has_help_option};
 
-use super::ctx::{c, id, lossy, os, progress_ended, val, valid_cache_mode, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, progress_ended, val, valid_cache_mode, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, OptionsHelp, OptionsHelpKind, UsageError};
 
 /// Arguments of `amend`.
@@ -42,42 +42,30 @@ pub struct Amend {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("object", Required, id::OBJECT),
-    long("options", Required, c('o')),
-    long("format", Required, c('f')),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("cache", Required, c('t')),
-    long("force", No, id::FORCE),
-    long("progress", No, c('p')),
-    long("quiet", No, c('q')),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let (mut options, mut format) = (None, None);
     let mut cache = "writeback".to_string();
     let (mut image_opts, mut force, mut progress, mut quiet) = (false, false, false, false);
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "ho:f:t:pq", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('o') => {
+            "help" => return Ok(ctx.help()),
+            "options" => {
                 accumulate(&mut options, &lossy(&val(v))).map_err(|e| ctx.error(e))?
             }
-            o if o == c('f') => format = v.map(|v| lossy(&v)),
-            o if o == c('t') => cache = lossy(&val(v)),
-            o if o == c('p') => progress = true,
-            o if o == c('q') => quiet = true,
-            id::IMAGE_OPTS => image_opts = true,
-            id::FORCE => force = true,
-            id::OBJECT => {
+            "format" => format = v.map(|v| lossy(&v)),
+            "cache" => cache = lossy(&val(v)),
+            "progress" => progress = true,
+            "quiet" => quiet = true,
+            "image-opts" => image_opts = true,
+            "force" => force = true,
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     let Some(options) = options else {

@@ -13,8 +13,8 @@ use std::ffi::OsString;
 
 use qimg_runtime::units::NumKind;
 
-use super::ctx::{c, id, lossy, os, val, valid_cache_mode, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, val, valid_cache_mode, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, UsageError};
 
 /// Arguments of `bench`.
@@ -56,25 +56,6 @@ pub struct Bench {
     pub quiet: bool,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("format", Required, c('f')),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("cache", Required, c('t')),
-    long("count", Required, c('c')),
-    long("depth", Required, c('d')),
-    long("offset", Required, c('o')),
-    long("buffer-size", Required, c('s')),
-    long("step-size", Required, c('S')),
-    long("write", No, c('w')),
-    long("pattern", Required, id::PATTERN),
-    long("flush-interval", Required, id::FLUSH_INTERVAL),
-    long("native", No, c('n')),
-    long("no-drain", No, id::NO_DRAIN),
-    long("aio", Required, c('i')),
-    long("force-share", No, c('U')),
-];
-
 const INT_MAX: i64 = i32::MAX as i64;
 
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
@@ -101,38 +82,38 @@ pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageErro
         |what: &str, v: &[u8], min: i64, max: i64| ctx.number(what, v, NumKind::Integer, min, max);
     let size =
         |what: &str, v: &[u8], min: i64, max: i64| ctx.number(what, v, NumKind::Size, min, max);
-    let mut g = ctx.getopt(args, "hf:t:c:d:o:s:S:wi:nUq", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         let v = val(v);
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => b.format = Some(lossy(&v)),
-            o if o == c('t') => {
+            "help" => return Ok(ctx.help()),
+            "format" => b.format = Some(lossy(&v)),
+            "cache" => {
                 b.cache = lossy(&v);
                 if !valid_cache_mode(&b.cache) {
                     return Err(ctx.error("Invalid cache mode"));
                 }
             }
-            o if o == c('c') => b.count = int("request count", &v, 1, INT_MAX)? as u32,
-            o if o == c('d') => b.depth = int("queue depth", &v, 1, INT_MAX)? as u32,
-            o if o == c('n') => b.native_aio = true,
-            o if o == c('i') => match v.as_slice() {
+            "count" => b.count = int("request count", &v, 1, INT_MAX)? as u32,
+            "depth" => b.depth = int("queue depth", &v, 1, INT_MAX)? as u32,
+            "native" => b.native_aio = true,
+            "aio" => match v.as_slice() {
                 b"native" => b.native_aio = true,
                 b"io_uring" => b.io_uring = true,
                 b"threads" => {}
                 other => return Err(ctx.error(format!("Invalid aio option: {}", lossy(other)))),
             },
-            o if o == c('o') => b.offset = ctx.size("offset", &v)?,
-            o if o == c('s') => b.buffer_size = size("buffer size", &v, 1, INT_MAX)? as u32,
-            o if o == c('S') => b.step_size = size("step size", &v, 0, INT_MAX)? as u32,
-            o if o == c('w') => b.write = true,
-            o if o == c('U') => b.force_share = true,
-            o if o == c('q') => b.quiet = true,
-            id::IMAGE_OPTS => b.image_opts = true,
-            id::PATTERN => b.pattern = int("pattern byte", &v, 0, 0xff)? as u8,
-            id::FLUSH_INTERVAL => b.flush_interval = int("flush interval", &v, 0, INT_MAX)? as u32,
-            id::NO_DRAIN => b.drain_on_flush = false,
-            _ => {}
+            "offset" => b.offset = ctx.size("offset", &v)?,
+            "buffer-size" => b.buffer_size = size("buffer size", &v, 1, INT_MAX)? as u32,
+            "step-size" => b.step_size = size("step size", &v, 0, INT_MAX)? as u32,
+            "write" => b.write = true,
+            "force-share" => b.force_share = true,
+            "quiet" => b.quiet = true,
+            "image-opts" => b.image_opts = true,
+            "pattern" => b.pattern = int("pattern byte", &v, 0, 0xff)? as u8,
+            "flush-interval" => b.flush_interval = int("flush interval", &v, 0, INT_MAX)? as u32,
+            "no-drain" => b.drain_on_flush = false,
+            other => unhandled(other),
         }
     }
     let Ok([filename]) = <[Vec<u8>; 1]>::try_from(g.into_operands()) else {

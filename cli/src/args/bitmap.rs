@@ -9,8 +9,8 @@
 
 use std::ffi::OsString;
 
-use super::ctx::{c, id, lossy, os, val, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, val, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, UsageError};
 
 /// One bitmap operation; they run in command-line order.
@@ -53,49 +53,33 @@ pub struct Bitmap {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("format", Required, c('f')),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("add", No, id::ADD),
-    long("granularity", Required, c('g')),
-    long("remove", No, id::REMOVE),
-    long("clear", No, id::CLEAR),
-    long("enable", No, id::ENABLE),
-    long("disable", No, id::DISABLE),
-    long("merge", Required, id::MERGE),
-    long("source-file", Required, c('b')),
-    long("source-format", Required, c('F')),
-    long("object", Required, id::OBJECT),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let (mut format, mut source_file, mut source_format) = (None, None, None);
     let mut actions = Vec::new();
     let mut granularity = 0;
     let mut image_opts = false;
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "hf:g:b:F:", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => format = v.map(|v| lossy(&v)),
-            o if o == c('g') => granularity = ctx.size("granularity", &val(v))?,
-            o if o == c('b') => source_file = Some(os(val(v))),
-            o if o == c('F') => source_format = v.map(|v| lossy(&v)),
-            id::IMAGE_OPTS => image_opts = true,
-            id::ADD => actions.push(BitmapAction::Add),
-            id::REMOVE => actions.push(BitmapAction::Remove),
-            id::CLEAR => actions.push(BitmapAction::Clear),
-            id::ENABLE => actions.push(BitmapAction::Enable),
-            id::DISABLE => actions.push(BitmapAction::Disable),
-            id::MERGE => actions.push(BitmapAction::Merge(lossy(&val(v)))),
-            id::OBJECT => {
+            "help" => return Ok(ctx.help()),
+            "format" => format = v.map(|v| lossy(&v)),
+            "granularity" => granularity = ctx.size("granularity", &val(v))?,
+            "source-file" => source_file = Some(os(val(v))),
+            "source-format" => source_format = v.map(|v| lossy(&v)),
+            "image-opts" => image_opts = true,
+            "add" => actions.push(BitmapAction::Add),
+            "remove" => actions.push(BitmapAction::Remove),
+            "clear" => actions.push(BitmapAction::Clear),
+            "enable" => actions.push(BitmapAction::Enable),
+            "disable" => actions.push(BitmapAction::Disable),
+            "merge" => actions.push(BitmapAction::Merge(lossy(&val(v)))),
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     if actions.is_empty() {

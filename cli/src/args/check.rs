@@ -8,8 +8,8 @@
 
 use std::ffi::OsString;
 
-use super::ctx::{c, id, lossy, os, val, valid_cache_mode, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, val, valid_cache_mode, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, OutputFormat, UsageError};
 
 /// `-r`: what to repair.
@@ -44,18 +44,6 @@ pub struct Check {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("format", Required, c('f')),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("cache", Required, c('T')),
-    long("repair", Required, c('r')),
-    long("force-share", No, c('U')),
-    long("output", Required, id::OUTPUT),
-    long("quiet", No, c('q')),
-    long("object", Required, id::OBJECT),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let mut format = None;
     let mut cache = "writeback".to_string();
@@ -63,13 +51,13 @@ pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageErro
     let (mut image_opts, mut force_share, mut quiet) = (false, false, false);
     let mut output = OutputFormat::Human;
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "hf:T:r:Uq", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => format = v.map(|v| lossy(&v)),
-            o if o == c('T') => cache = lossy(&val(v)),
-            o if o == c('r') => {
+            "help" => return Ok(ctx.help()),
+            "format" => format = v.map(|v| lossy(&v)),
+            "cache" => cache = lossy(&val(v)),
+            "repair" => {
                 repair = Some(match val(v).as_slice() {
                     b"leaks" => RepairMode::Leaks,
                     b"all" => RepairMode::All,
@@ -81,16 +69,16 @@ pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageErro
                     }
                 })
             }
-            o if o == c('U') => force_share = true,
-            o if o == c('q') => quiet = true,
-            id::IMAGE_OPTS => image_opts = true,
-            id::OUTPUT => output = ctx.output_format(&val(v))?,
-            id::OBJECT => {
+            "force-share" => force_share = true,
+            "quiet" => quiet = true,
+            "image-opts" => image_opts = true,
+            "output" => output = ctx.output_format(&val(v))?,
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     let Ok([filename]) = <[Vec<u8>; 1]>::try_from(g.into_operands()) else {

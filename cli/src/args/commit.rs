@@ -7,8 +7,8 @@
 
 use std::ffi::OsString;
 
-use super::ctx::{c, id, lossy, os, val, valid_cache_mode, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, val, valid_cache_mode, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, UsageError};
 
 /// Arguments of `commit`.
@@ -37,19 +37,6 @@ pub struct Commit {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("format", Required, c('f')),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("cache", Required, c('t')),
-    long("drop", No, c('d')),
-    long("base", Required, c('b')),
-    long("rate", Required, c('r')),
-    long("progress", No, c('p')),
-    long("quiet", No, c('q')),
-    long("object", Required, id::OBJECT),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let mut format = None;
     let mut cache = "writeback".to_string();
@@ -57,27 +44,27 @@ pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageErro
     let (mut image_opts, mut drop, mut progress, mut quiet) = (false, false, false, false);
     let mut rate_limit = 0;
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "hf:t:db:r:pq", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => format = v.map(|v| lossy(&v)),
-            o if o == c('t') => cache = lossy(&val(v)),
-            o if o == c('d') => drop = true,
-            o if o == c('b') => {
+            "help" => return Ok(ctx.help()),
+            "format" => format = v.map(|v| lossy(&v)),
+            "cache" => cache = lossy(&val(v)),
+            "drop" => drop = true,
+            "base" => {
                 base = Some(os(val(v)));
                 drop = true;
             }
-            o if o == c('r') => rate_limit = ctx.size("rate limit", &val(v))?,
-            o if o == c('p') => progress = true,
-            o if o == c('q') => quiet = true,
-            id::IMAGE_OPTS => image_opts = true,
-            id::OBJECT => {
+            "rate" => rate_limit = ctx.size("rate limit", &val(v))?,
+            "progress" => progress = true,
+            "quiet" => quiet = true,
+            "image-opts" => image_opts = true,
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     if quiet {

@@ -10,8 +10,8 @@
 
 use std::ffi::OsString;
 
-use super::ctx::{c, id, lossy, os, progress_ended, val, valid_cache_mode, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, progress_ended, val, valid_cache_mode, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, UsageError};
 
 /// Arguments of `compare`.
@@ -41,45 +41,30 @@ pub struct Compare {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("a-format", Required, c('f')),
-    long("b-format", Required, c('F')),
-    long("left-format", Required, c('f')),
-    long("right-format", Required, c('F')),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("strict", No, c('s')),
-    long("cache", Required, c('T')),
-    long("force-share", No, c('U')),
-    long("progress", No, c('p')),
-    long("quiet", No, c('q')),
-    long("object", Required, id::OBJECT),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let (mut format1, mut format2) = (None, None);
     let mut cache = "writeback".to_string();
     let (mut image_opts, mut strict, mut force_share, mut progress, mut quiet) =
         (false, false, false, false, false);
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "hf:F:sT:Upq", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => format1 = v.map(|v| lossy(&v)),
-            o if o == c('F') => format2 = v.map(|v| lossy(&v)),
-            o if o == c('s') => strict = true,
-            o if o == c('T') => cache = lossy(&val(v)),
-            o if o == c('U') => force_share = true,
-            o if o == c('p') => progress = true,
-            o if o == c('q') => quiet = true,
-            id::IMAGE_OPTS => image_opts = true,
-            id::OBJECT => {
+            "help" => return Ok(ctx.help()),
+            "a-format" => format1 = v.map(|v| lossy(&v)),
+            "b-format" => format2 = v.map(|v| lossy(&v)),
+            "strict" => strict = true,
+            "cache" => cache = lossy(&val(v)),
+            "force-share" => force_share = true,
+            "progress" => progress = true,
+            "quiet" => quiet = true,
+            "image-opts" => image_opts = true,
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     if quiet {

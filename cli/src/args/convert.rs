@@ -18,8 +18,8 @@ use std::ffi::OsString;
 use qimg_runtime::opts::{accumulate, has_help_option, split, OptDesc, OptKind, Opts};
 use qimg_runtime::units::NumKind;
 
-use super::ctx::{c, id, lossy, os, progress_started, val, valid_cache_mode, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, progress_started, val, valid_cache_mode, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, OptionsHelp, OptionsHelpKind, UsageError};
 
 /// `-l`: which internal snapshot to read (`convert`, `measure`).
@@ -99,33 +99,6 @@ pub struct Convert {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("source-image-opts", No, id::IMAGE_OPTS),
-    long("source-format", Required, c('f')),
-    long("source-cache", Required, c('T')),
-    long("snapshot", Required, c('l')),
-    long("object", Required, id::OBJECT),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("backing", Required, c('B')),
-    long("backing-format", Required, c('F')),
-    long("bitmaps", No, id::BITMAPS),
-    long("output-format", Required, c('O')),
-    long("options", Required, c('o')),
-    long("output-cache", Required, c('t')),
-    long("target-image-opts", No, id::TARGET_IMAGE_OPTS),
-    long("target-is-zero", No, id::TARGET_IS_ZERO),
-    long("sparse-size", Required, c('S')),
-    long("salvage", No, id::SALVAGE),
-    long("skip-broken-bitmaps", No, id::SKIP_BROKEN),
-    long("force-share", No, c('U')),
-    long("rate", Required, c('r')),
-    long("parallel", Required, c('m')),
-    long("oob-writes", No, c('W')),
-    long("copy-range-offloading", No, c('C')),
-    long("quiet", No, c('q')),
-];
-
 /// Largest `-S`: 32768 sectors.
 const MAX_SPARSE: u64 = 32768 * 512;
 
@@ -160,9 +133,9 @@ pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageErro
         quiet: false,
         objects: Vec::new(),
     };
-    let mut g = ctx.getopt(args, "hf:O:B:CcF:o:l:S:pt:T:nm:WUr:q", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, arg)) = ctx.next_opt(&mut g)? {
-        if opt == id::OBJECT {
+        if opt == "object" {
             if let Some(help) = ctx.push_object(arg, &mut v.objects)? {
                 return Ok(help);
             }
@@ -170,16 +143,16 @@ pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageErro
         }
         let a = val(arg);
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => v.source_format = Some(lossy(&a)),
-            o if o == c('T') => v.source_cache = lossy(&a),
-            o if o == c('l') => v.snapshot = Some(snapshot_param(ctx, &a)?),
-            o if o == c('O') => v.target_format = Some(lossy(&a)),
-            o if o == c('o') => accumulate(&mut v.options, &lossy(&a)).map_err(|e| ctx.error(e))?,
-            o if o == c('t') => v.target_cache = lossy(&a),
-            o if o == c('B') => v.backing = Some(os(a)),
-            o if o == c('F') => v.backing_format = Some(lossy(&a)),
-            o if o == c('S') => {
+            "help" => return Ok(ctx.help()),
+            "source-format" => v.source_format = Some(lossy(&a)),
+            "source-cache" => v.source_cache = lossy(&a),
+            "snapshot" => v.snapshot = Some(snapshot_param(ctx, &a)?),
+            "output-format" => v.target_format = Some(lossy(&a)),
+            "options" => accumulate(&mut v.options, &lossy(&a)).map_err(|e| ctx.error(e))?,
+            "output-cache" => v.target_cache = lossy(&a),
+            "backing" => v.backing = Some(os(a)),
+            "backing-format" => v.backing_format = Some(lossy(&a)),
+            "sparse-size" => {
                 let s = ctx.size("buffer size for sparse output", &a)?;
                 if s % 512 != 0 || s > MAX_SPARSE {
                     return Err(ctx.error(
@@ -190,24 +163,24 @@ pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageErro
                 v.sparse_size = s;
                 v.sparse_size_given = true;
             }
-            o if o == c('n') => v.no_create = true,
-            o if o == c('c') => v.compress = true,
-            o if o == c('U') => v.force_share = true,
-            o if o == c('r') => v.rate_limit = ctx.size("rate limit", &a)?,
-            o if o == c('m') => {
+            "no-create" => v.no_create = true,
+            "compress" => v.compress = true,
+            "force-share" => v.force_share = true,
+            "rate" => v.rate_limit = ctx.size("rate limit", &a)?,
+            "parallel" => {
                 v.parallel = ctx.number("number of coroutines", &a, NumKind::Integer, 1, 16)? as u32
             }
-            o if o == c('W') => v.oob_writes = true,
-            o if o == c('C') => v.copy_range = true,
-            o if o == c('p') => v.progress = true,
-            o if o == c('q') => v.quiet = true,
-            id::IMAGE_OPTS => v.image_opts = true,
-            id::BITMAPS => v.bitmaps = true,
-            id::SKIP_BROKEN => v.skip_broken_bitmaps = true,
-            id::SALVAGE => v.salvage = true,
-            id::TARGET_IMAGE_OPTS => v.target_image_opts = true,
-            id::TARGET_IS_ZERO => v.target_is_zero = true,
-            _ => {}
+            "oob-writes" => v.oob_writes = true,
+            "copy-range-offloading" => v.copy_range = true,
+            "progress" => v.progress = true,
+            "quiet" => v.quiet = true,
+            "image-opts" => v.image_opts = true,
+            "bitmaps" => v.bitmaps = true,
+            "skip-broken-bitmaps" => v.skip_broken_bitmaps = true,
+            "salvage" => v.salvage = true,
+            "target-image-opts" => v.target_image_opts = true,
+            "target-is-zero" => v.target_is_zero = true,
+            other => unhandled(other),
         }
     }
     if v.target_format.is_none() && !v.target_image_opts {

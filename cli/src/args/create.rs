@@ -13,8 +13,8 @@ use std::ffi::OsString;
 
 use qimg_runtime::opts::{accumulate, has_help_option};
 
-use super::ctx::{c, id, lossy, os, val, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, val, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, OptionsHelp, OptionsHelpKind, UsageError};
 
 /// Arguments of `create`.
@@ -40,40 +40,29 @@ pub struct Create {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("format", Required, c('f')),
-    long("object", Required, id::OBJECT),
-    long("options", Required, c('o')),
-    long("backing", Required, c('b')),
-    long("backing-format", Required, c('F')),
-    long("backing-unsafe", No, c('u')),
-    long("quiet", No, c('q')),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let mut format = "raw".to_string();
     let (mut options, mut backing, mut backing_format) = (None, None, None);
     let (mut backing_unsafe, mut quiet) = (false, false);
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "hf:o:b:F:uq", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => format = lossy(&val(v)),
-            o if o == c('o') => {
+            "help" => return Ok(ctx.help()),
+            "format" => format = lossy(&val(v)),
+            "options" => {
                 accumulate(&mut options, &lossy(&val(v))).map_err(|e| ctx.error(e))?
             }
-            o if o == c('b') => backing = Some(os(val(v))),
-            o if o == c('F') => backing_format = v.map(|v| lossy(&v)),
-            o if o == c('u') => backing_unsafe = true,
-            o if o == c('q') => quiet = true,
-            id::OBJECT => {
+            "backing" => backing = Some(os(val(v))),
+            "backing-format" => backing_format = v.map(|v| lossy(&v)),
+            "backing-unsafe" => backing_unsafe = true,
+            "quiet" => quiet = true,
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     let mut operands = g.into_operands().into_iter();

@@ -7,42 +7,13 @@ use std::os::unix::ffi::OsStringExt;
 
 use qimg_runtime::units::{cvtnum, CvtError, NumKind};
 
-use super::getopt::{Event, Getopt, GetoptError, LongOpt};
+use super::getopt::GetoptError;
 use super::object::{parse_object, ObjectArg, ObjectDef};
+use super::scan::{self, Found, Scan};
 use super::{help, Invocation, OutputFormat, UsageError};
 
-/// Ids of long-only options (qemu-img's `OPTION_*` values).
-pub mod id {
-    pub const OUTPUT: u32 = 256;
-    pub const OBJECT: u32 = 258;
-    pub const IMAGE_OPTS: u32 = 259;
-    pub const PATTERN: u32 = 260;
-    pub const FLUSH_INTERVAL: u32 = 261;
-    pub const NO_DRAIN: u32 = 262;
-    pub const TARGET_IMAGE_OPTS: u32 = 263;
-    pub const SIZE: u32 = 264;
-    pub const PREALLOCATION: u32 = 265;
-    pub const SHRINK: u32 = 266;
-    pub const SALVAGE: u32 = 267;
-    pub const TARGET_IS_ZERO: u32 = 268;
-    pub const ADD: u32 = 269;
-    pub const REMOVE: u32 = 270;
-    pub const CLEAR: u32 = 271;
-    pub const ENABLE: u32 = 272;
-    pub const DISABLE: u32 = 273;
-    pub const MERGE: u32 = 274;
-    pub const BITMAPS: u32 = 275;
-    pub const FORCE: u32 = 276;
-    pub const SKIP_BROKEN: u32 = 277;
-}
-
-/// An option id and its value, as [`Ctx::next_opt`] returns them.
-pub type OptArg = (u32, Option<Vec<u8>>);
-
-/// The id getopt reports for a short option.
-pub const fn c(ch: char) -> u32 {
-    ch as u32
-}
+/// An option (clap arg id) and its value, as [`Ctx::next_opt`] returns them.
+pub type OptArg = (&'static str, Option<Vec<u8>>);
 
 /// How the running command names itself in messages.
 ///
@@ -96,25 +67,20 @@ impl Ctx {
         }
     }
 
-    /// A scanner for this command's options.
-    pub fn getopt<'a>(
-        &self,
-        args: &'a [Vec<u8>],
-        shorts: &'static str,
-        longs: &'static [LongOpt],
-    ) -> Getopt<'a> {
-        Getopt::new(args, shorts, longs, self.posixly_correct)
+    /// A scanner for this command's options, as declared in [`decl`](super::decl).
+    pub fn getopt<'a>(&self, args: &'a [Vec<u8>]) -> Scan<'a> {
+        Scan::new(args, scan::table(self.cmd), self.posixly_correct)
     }
 
-    /// The next option (id and value) from `g`, `None` at the end of the options.
-    /// Errors come back as the usage error qemu-img prints.
-    pub fn next_opt(&self, g: &mut Getopt<'_>) -> Result<Option<OptArg>, UsageError> {
+    /// The next option (clap arg id and value) from `g`, `None` at the end of the
+    /// options. Errors come back as the usage error qemu-img prints.
+    pub fn next_opt(&self, g: &mut Scan<'_>) -> Result<Option<OptArg>, UsageError> {
         loop {
             match g.next() {
                 None => return Ok(None),
                 Some(Err(e)) => return Err(self.getopt_error(e)),
-                Some(Ok(Event::Opt(id, v))) => return Ok(Some((id, v))),
-                Some(Ok(Event::NonOpt(_))) => continue,
+                Some(Ok(Found::Opt(id, v))) => return Ok(Some((id, v))),
+                Some(Ok(Found::Operand(_))) => continue,
             }
         }
     }

@@ -12,8 +12,8 @@ use std::ffi::OsString;
 
 use qimg_runtime::units::NumKind;
 
-use super::ctx::{c, id, lossy, os, val, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, val, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, UsageError};
 
 /// Arguments of `dd`.
@@ -41,34 +41,25 @@ pub struct Dd {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("format", Required, c('f')),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("object", Required, id::OBJECT),
-    long("output-format", Required, c('O')),
-    long("force-share", No, c('U')),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let mut format = None;
     let mut output_format = "raw".to_string();
     let (mut image_opts, mut force_share) = (false, false);
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "hf:O:U", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => format = v.map(|v| lossy(&v)),
-            o if o == c('O') => output_format = lossy(&val(v)),
-            o if o == c('U') => force_share = true,
-            id::IMAGE_OPTS => image_opts = true,
-            id::OBJECT => {
+            "help" => return Ok(ctx.help()),
+            "format" => format = v.map(|v| lossy(&v)),
+            "output-format" => output_format = lossy(&val(v)),
+            "force-share" => force_share = true,
+            "image-opts" => image_opts = true,
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     let (mut input, mut output) = (None, None);

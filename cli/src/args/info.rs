@@ -6,8 +6,8 @@
 
 use std::ffi::OsString;
 
-use super::ctx::{c, id, lossy, os, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, OutputFormat, UsageError};
 
 /// Arguments of `info`.
@@ -29,36 +29,26 @@ pub struct Info {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("format", Required, c('f')),
-    long("output", Required, id::OUTPUT),
-    long("backing-chain", No, c('b')),
-    long("object", Required, id::OBJECT),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("force-share", No, c('U')),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let mut format = None;
     let (mut image_opts, mut backing_chain, mut force_share) = (false, false, false);
     let mut output = OutputFormat::Human;
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "f:hbU", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => format = v.map(|v| lossy(&v)),
-            o if o == c('b') => backing_chain = true,
-            o if o == c('U') => force_share = true,
-            id::IMAGE_OPTS => image_opts = true,
-            id::OUTPUT => output = ctx.output_format(&v.unwrap_or_default())?,
-            id::OBJECT => {
+            "help" => return Ok(ctx.help()),
+            "format" => format = v.map(|v| lossy(&v)),
+            "backing-chain" => backing_chain = true,
+            "force-share" => force_share = true,
+            "image-opts" => image_opts = true,
+            "output" => output = ctx.output_format(&v.unwrap_or_default())?,
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     let Ok([filename]) = <[Vec<u8>; 1]>::try_from(g.into_operands()) else {

@@ -7,8 +7,8 @@
 
 use std::ffi::OsString;
 
-use super::ctx::{c, id, lossy, os, val, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, val, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, OutputFormat, UsageError};
 
 /// Arguments of `map`.
@@ -32,39 +32,28 @@ pub struct Map {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("format", Required, c('f')),
-    long("output", Required, id::OUTPUT),
-    long("object", Required, id::OBJECT),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("force-share", No, c('U')),
-    long("start-offset", Required, c('s')),
-    long("max-length", Required, c('l')),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let mut format = None;
     let (mut image_opts, mut force_share) = (false, false);
     let (mut start_offset, mut max_length) = (0, None);
     let mut output = OutputFormat::Human;
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "hf:s:l:U", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => format = v.map(|v| lossy(&v)),
-            o if o == c('s') => start_offset = ctx.size("start offset", &val(v))?,
-            o if o == c('l') => max_length = Some(ctx.size("max length", &val(v))?),
-            o if o == c('U') => force_share = true,
-            id::IMAGE_OPTS => image_opts = true,
-            id::OUTPUT => output = ctx.output_format(&val(v))?,
-            id::OBJECT => {
+            "help" => return Ok(ctx.help()),
+            "format" => format = v.map(|v| lossy(&v)),
+            "start-offset" => start_offset = ctx.size("start offset", &val(v))?,
+            "max-length" => max_length = Some(ctx.size("max length", &val(v))?),
+            "force-share" => force_share = true,
+            "image-opts" => image_opts = true,
+            "output" => output = ctx.output_format(&val(v))?,
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     let Ok([filename]) = <[Vec<u8>; 1]>::try_from(g.into_operands()) else {

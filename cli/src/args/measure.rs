@@ -13,8 +13,8 @@ use std::ffi::OsString;
 use qimg_runtime::opts::accumulate;
 
 use super::convert::{snapshot_param, SnapshotParam};
-use super::ctx::{c, id, lossy, os, val, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, val, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, OutputFormat, UsageError};
 
 /// Arguments of `measure`.
@@ -42,45 +42,32 @@ pub struct Measure {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("format", Required, c('f')),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("snapshot", Required, c('l')),
-    long("target-format", Required, c('O')),
-    long("options", Required, c('o')),
-    long("force-share", No, c('U')),
-    long("object", Required, id::OBJECT),
-    long("output", Required, id::OUTPUT),
-    long("size", Required, id::SIZE),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let (mut format, mut snapshot, mut options, mut size) = (None, None, None, None);
     let mut target_format = "raw".to_string();
     let (mut image_opts, mut force_share) = (false, false);
     let mut output = OutputFormat::Human;
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "hf:l:O:o:U", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => format = v.map(|v| lossy(&v)),
-            o if o == c('l') => snapshot = Some(snapshot_param(ctx, &val(v))?),
-            o if o == c('O') => target_format = lossy(&val(v)),
-            o if o == c('o') => {
+            "help" => return Ok(ctx.help()),
+            "format" => format = v.map(|v| lossy(&v)),
+            "snapshot" => snapshot = Some(snapshot_param(ctx, &val(v))?),
+            "target-format" => target_format = lossy(&val(v)),
+            "options" => {
                 accumulate(&mut options, &lossy(&val(v))).map_err(|e| ctx.error(e))?
             }
-            o if o == c('U') => force_share = true,
-            id::IMAGE_OPTS => image_opts = true,
-            id::OUTPUT => output = ctx.output_format(&val(v))?,
-            id::SIZE => size = Some(ctx.size("image size", &val(v))?),
-            id::OBJECT => {
+            "force-share" => force_share = true,
+            "image-opts" => image_opts = true,
+            "output" => output = ctx.output_format(&val(v))?,
+            "size" => size = Some(ctx.size("image size", &val(v))?),
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     let mut operands = g.into_operands();

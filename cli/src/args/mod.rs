@@ -32,6 +32,7 @@ mod convert;
 mod create;
 mod ctx;
 mod dd;
+mod decl;
 mod getopt;
 mod help;
 mod info;
@@ -40,7 +41,9 @@ mod measure;
 mod object;
 mod rebase;
 mod resize;
+mod scan;
 mod snapshot;
+mod spec;
 #[cfg(test)]
 mod tests;
 
@@ -62,9 +65,10 @@ pub use object::ObjectDef;
 pub use rebase::Rebase;
 pub use resize::{Resize, ResizeSize};
 pub use snapshot::{Snapshot, SnapshotAction};
+pub use spec::Spec;
 
 use ctx::{lossy, val, Ctx};
-use getopt::{long, Event, HasArg, LongOpt};
+use scan::Found;
 
 /// What qemu-img would do with a command line.
 // Built once per process: the size difference between variants does not matter.
@@ -113,6 +117,8 @@ pub enum Command {
     Resize(Resize),
     /// `snapshot`.
     Snapshot(Snapshot),
+    /// `spec` (qimg only): print format layouts.
+    Spec(Spec),
     /// `-o help` (or `-o ?`) given to `create`, `convert` or `amend -f FMT`: print a
     /// format's option list instead of running the command.
     OptionsHelp(OptionsHelp),
@@ -215,51 +221,47 @@ fn parse_env(
         pending_stdout: String::new(),
     };
 
-    const LONGS: &[LongOpt] = &[
-        long("help", HasArg::No, 'h' as u32),
-        long("version", HasArg::No, 'V' as u32),
-        long("trace", HasArg::Required, 'T' as u32),
-    ];
-    let mut g = ctx.getopt(&args, "+hVT:", LONGS);
-    while let Some(ev) = g.next() {
-        match ev.map_err(|e| ctx.getopt_error(e))? {
-            Event::Opt(id, _) if id == 'h' as u32 => {
-                return Ok(Invocation::Help(help::global(&ctx.prog)))
-            }
-            Event::Opt(id, _) if id == 'V' as u32 => return Ok(Invocation::Version),
-            Event::Opt(_, v) => check_trace(&ctx, &val(v))?,
-            Event::NonOpt(_) => {}
+    let mut g = ctx.getopt(&args);
+    while let Some(found) = g.next() {
+        match found.map_err(|e| ctx.getopt_error(e))? {
+            Found::Opt("help", _) => return Ok(Invocation::Help(help::global(&ctx.prog))),
+            Found::Opt("version", _) => return Ok(Invocation::Version),
+            Found::Opt("trace", v) => check_trace(&ctx, &val(v))?,
+            Found::Opt(other, _) => scan::unhandled(other),
+            Found::Operand(_) => {}
         }
     }
     let rest = g.into_operands();
     let Some((name, cmd_args)) = rest.split_first() else {
         return Err(ctx.error_exit("Not enough arguments"));
     };
-    type Parser = fn(&Ctx, &[Vec<u8>]) -> Result<Invocation, UsageError>;
-    let commands: &[(&'static str, Parser)] = &[
-        ("amend", amend::parse),
-        ("bench", bench::parse),
-        ("bitmap", bitmap::parse),
-        ("check", check::parse),
-        ("commit", commit::parse),
-        ("compare", compare::parse),
-        ("convert", convert::parse),
-        ("create", create::parse),
-        ("dd", dd::parse),
-        ("info", info::parse),
-        ("map", map::parse),
-        ("measure", measure::parse),
-        ("rebase", rebase::parse),
-        ("resize", resize::parse),
-        ("snapshot", snapshot::parse),
-    ];
-    let Some(&(cmd, parser)) = commands
-        .iter()
-        .find(|(n, _)| n.as_bytes() == name.as_slice())
+    let Some(cmd) = scan::interface()
+        .get_subcommands()
+        .map(clap::Command::get_name)
+        .find(|n| n.as_bytes() == name.as_slice())
     else {
         return Err(ctx.error_exit(format!("Command not found: {}", lossy(name))));
     };
     ctx.cmd = cmd;
+    let parser = match cmd {
+        "amend" => amend::parse,
+        "bench" => bench::parse,
+        "bitmap" => bitmap::parse,
+        "check" => check::parse,
+        "commit" => commit::parse,
+        "compare" => compare::parse,
+        "convert" => convert::parse,
+        "create" => create::parse,
+        "dd" => dd::parse,
+        "info" => info::parse,
+        "map" => map::parse,
+        "measure" => measure::parse,
+        "rebase" => rebase::parse,
+        "resize" => resize::parse,
+        "snapshot" => snapshot::parse,
+        "spec" => spec::parse,
+        other => panic!("command '{other}' is declared but has no parser"),
+    };
     parser(&ctx, cmd_args)
 }
 

@@ -9,8 +9,8 @@
 
 use std::ffi::OsString;
 
-use super::ctx::{c, id, lossy, os, progress_started, val, valid_cache_mode, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, progress_started, val, valid_cache_mode, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, UsageError};
 
 /// Arguments of `rebase`.
@@ -44,49 +44,33 @@ pub struct Rebase {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("force-share", No, c('U')),
-    long("format", Required, c('f')),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("cache", Required, c('t')),
-    long("compress", No, c('c')),
-    long("backing", Required, c('b')),
-    long("backing-format", Required, c('F')),
-    long("backing-cache", Required, c('T')),
-    long("backing-unsafe", No, c('u')),
-    long("progress", No, c('p')),
-    long("quiet", No, c('q')),
-    long("object", Required, id::OBJECT),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let (mut format, mut backing, mut backing_format) = (None, None, None);
     let (mut cache, mut backing_cache) = ("writeback".to_string(), "writeback".to_string());
     let (mut image_opts, mut unsafe_mode, mut compress) = (false, false, false);
     let (mut force_share, mut progress, mut quiet) = (false, false, false);
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "hf:t:cb:F:T:uUpq", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => format = v.map(|v| lossy(&v)),
-            o if o == c('t') => cache = lossy(&val(v)),
-            o if o == c('b') => backing = Some(os(val(v))),
-            o if o == c('F') => backing_format = v.map(|v| lossy(&v)),
-            o if o == c('u') => unsafe_mode = true,
-            o if o == c('c') => compress = true,
-            o if o == c('U') => force_share = true,
-            o if o == c('p') => progress = true,
-            o if o == c('T') => backing_cache = lossy(&val(v)),
-            o if o == c('q') => quiet = true,
-            id::IMAGE_OPTS => image_opts = true,
-            id::OBJECT => {
+            "help" => return Ok(ctx.help()),
+            "format" => format = v.map(|v| lossy(&v)),
+            "cache" => cache = lossy(&val(v)),
+            "backing" => backing = Some(os(val(v))),
+            "backing-format" => backing_format = v.map(|v| lossy(&v)),
+            "backing-unsafe" => unsafe_mode = true,
+            "compress" => compress = true,
+            "force-share" => force_share = true,
+            "progress" => progress = true,
+            "backing-cache" => backing_cache = lossy(&val(v)),
+            "quiet" => quiet = true,
+            "image-opts" => image_opts = true,
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     if quiet {

@@ -17,8 +17,8 @@ use std::ffi::OsString;
 
 use qimg_runtime::opts::{parse_value, OptKind, Value};
 
-use super::ctx::{c, id, lossy, os, val, Ctx};
-use super::getopt::{long, Event, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, val, Ctx};
+use super::scan::{unhandled, Found};
 use super::{Command, Invocation, ObjectDef, UsageError};
 
 /// The requested size.
@@ -53,26 +53,16 @@ pub struct Resize {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("format", Required, c('f')),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("preallocation", Required, id::PREALLOCATION),
-    long("shrink", No, id::SHRINK),
-    long("quiet", No, c('q')),
-    long("object", Required, id::OBJECT),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let mut format = None;
     let mut preallocation = None;
     let (mut image_opts, mut shrink, mut quiet) = (false, false, false);
     let (mut filename, mut size): (Option<Vec<u8>>, Option<Vec<u8>>) = (None, None);
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "-hf:q", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some(ev) = g.next() {
         let (opt, v) = match ev.map_err(|e| ctx.getopt_error(e))? {
-            Event::NonOpt(arg) => {
+            Found::Operand(arg) => {
                 if filename.is_none() {
                     filename = Some(arg);
                     if let Some(next) = g.peek() {
@@ -90,27 +80,27 @@ pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageErro
                 }
                 continue;
             }
-            Event::Opt(opt, v) => (opt, v),
+            Found::Opt(opt, v) => (opt, v),
         };
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => format = v.map(|v| lossy(&v)),
-            o if o == c('q') => quiet = true,
-            id::IMAGE_OPTS => image_opts = true,
-            id::SHRINK => shrink = true,
-            id::PREALLOCATION => {
+            "help" => return Ok(ctx.help()),
+            "format" => format = v.map(|v| lossy(&v)),
+            "quiet" => quiet = true,
+            "image-opts" => image_opts = true,
+            "shrink" => shrink = true,
+            "preallocation" => {
                 let mode = lossy(&val(v));
                 if !matches!(mode.as_str(), "off" | "metadata" | "falloc" | "full") {
                     return Err(ctx.error(format!("Invalid preallocation mode '{mode}'")));
                 }
                 preallocation = Some(mode);
             }
-            id::OBJECT => {
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     let mut rest = g.into_operands().into_iter();

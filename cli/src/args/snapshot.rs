@@ -9,12 +9,13 @@
 //! *no* value (`--create=x` is `option '--create' doesn't allow an argument`), so they
 //! carry no snapshot name ([`SnapshotAction`] holds `None`). qemu-img then reports
 //! `Could not apply snapshot '(null)': ...` / `Could not delete snapshot '(null)':
-//! snapshot not found` and crashes (SIGSEGV) for `--create`.
+//! snapshot not found` and crashes (SIGSEGV) for `--create`. The declaration gives
+//! the long forms args of their own (`apply-unnamed`, ...; see [`decl`](super::decl)).
 
 use std::ffi::OsString;
 
-use super::ctx::{c, id, lossy, os, Ctx};
-use super::getopt::{long, HasArg::*, LongOpt};
+use super::ctx::{lossy, os, Ctx};
+use super::scan::unhandled;
 use super::{Command, Invocation, ObjectDef, UsageError};
 
 /// What `snapshot` does.
@@ -49,32 +50,19 @@ pub struct Snapshot {
     pub objects: Vec<ObjectDef>,
 }
 
-const LONGS: &[LongOpt] = &[
-    long("help", No, c('h')),
-    long("format", Required, c('f')),
-    long("image-opts", No, id::IMAGE_OPTS),
-    long("list", No, c('l')),
-    long("apply", No, c('a')),
-    long("create", No, c('c')),
-    long("delete", No, c('d')),
-    long("force-share", No, c('U')),
-    long("quiet", No, c('q')),
-    long("object", Required, id::OBJECT),
-];
-
 pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageError> {
     let mut format = None;
     let mut action = None;
     let (mut image_opts, mut force_share, mut quiet) = (false, false, false);
     let mut objects = Vec::new();
-    let mut g = ctx.getopt(args, "hf:la:c:d:Uq", LONGS);
+    let mut g = ctx.getopt(args);
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         let name = v.as_deref().map(lossy);
         let act = match opt {
-            o if o == c('l') => Some(SnapshotAction::List),
-            o if o == c('a') => Some(SnapshotAction::Apply(name.clone())),
-            o if o == c('c') => Some(SnapshotAction::Create(name.clone())),
-            o if o == c('d') => Some(SnapshotAction::Delete(name.clone())),
+            "list" => Some(SnapshotAction::List),
+            "apply" | "apply-unnamed" => Some(SnapshotAction::Apply(name.clone())),
+            "create" | "create-unnamed" => Some(SnapshotAction::Create(name.clone())),
+            "delete" | "delete-unnamed" => Some(SnapshotAction::Delete(name.clone())),
             _ => None,
         };
         if let Some(act) = act {
@@ -85,17 +73,17 @@ pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageErro
             continue;
         }
         match opt {
-            o if o == c('h') => return Ok(ctx.help()),
-            o if o == c('f') => format = name,
-            o if o == c('U') => force_share = true,
-            o if o == c('q') => quiet = true,
-            id::IMAGE_OPTS => image_opts = true,
-            id::OBJECT => {
+            "help" => return Ok(ctx.help()),
+            "format" => format = name,
+            "force-share" => force_share = true,
+            "quiet" => quiet = true,
+            "image-opts" => image_opts = true,
+            "object" => {
                 if let Some(help) = ctx.push_object(v, &mut objects)? {
                     return Ok(help);
                 }
             }
-            _ => {}
+            other => unhandled(other),
         }
     }
     let Ok([filename]) = <[Vec<u8>; 1]>::try_from(g.into_operands()) else {

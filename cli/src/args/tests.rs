@@ -1,12 +1,15 @@
 //! Tests of the whole parser. The tables were produced by running qemu-img 10.0.2
 //! (`qemu-img ARGS` in an empty directory) on each argument vector:
 //!
-//! * `err(args, status, stderr, stdout)`: qemu-img stopped during option processing
+//! * `Reject(args, status, stderr, stdout)`: qemu-img stopped during option processing
 //!   with exactly this output;
-//! * `ok(args)`: qemu-img got past option processing (it then failed to open the
+//! * `Pass(args)`: qemu-img got past option processing (it then failed to open the
 //!   missing image, printed an option list, ...), so parsing must succeed;
-//! * `help(args)`: a help screen (qimg's own words) on stdout, status 0;
-//! * `help_text(args, stdout)`: output reproduced verbatim (`--object help`).
+//! * `Help(args)`: a help screen (qimg's own words) on stdout, status 0;
+//! * `HelpText(args, stdout)`: output reproduced verbatim (`--object help`).
+//!
+//! To extend the table, add argument vectors to `record/cases.txt` and regenerate
+//! the rows with `record/record.py record/cases.txt` (needs qemu-img 10.0.2).
 
 use std::ffi::{OsStr, OsString};
 
