@@ -7,6 +7,7 @@ mod corpus;
 #[allow(dead_code)]
 mod support;
 
+mod convert;
 mod create;
 mod info;
 mod spec;

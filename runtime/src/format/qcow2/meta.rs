@@ -113,6 +113,9 @@ pub(super) struct Meta {
     /// Where the next compressed cluster may start, inside a partly used
     /// cluster (0 = none).
     pub free_byte_offset: u64,
+    /// Host ranges whose references were dropped from L2 tables still in
+    /// the cache: their refcounts go down once those tables are written.
+    pub pending_free: Vec<(u64, u64)>,
     /// L1 entries, decoded.
     pub l1: Vec<u64>,
     pub l2: MetaCache,
@@ -135,6 +138,7 @@ impl Meta {
             refblocks: MetaCache::new(refblock_clusters, cs),
             free_cluster_index: 0,
             free_byte_offset: 0,
+            pending_free: Vec::new(),
             l1,
             l2: MetaCache::new(l2_clusters, cs),
         }
@@ -146,10 +150,18 @@ impl Meta {
         self.io.write_at(&bytes, 0)
     }
 
-    /// Writes back every dirty refcount block, then every dirty L2 table.
+    /// Writes back every dirty refcount block, then every dirty L2 table,
+    /// then drops the references those tables no longer hold.
     pub fn flush(&mut self) -> Result<()> {
         self.refblocks.flush(&self.io)?;
-        self.l2.flush(&self.io)
+        self.l2.flush(&self.io)?;
+        if !self.pending_free.is_empty() {
+            for (offset, len) in std::mem::take(&mut self.pending_free) {
+                self.free_clusters(offset, len)?;
+            }
+            self.refblocks.flush(&self.io)?;
+        }
+        Ok(())
     }
 
     /// The file that holds guest data.

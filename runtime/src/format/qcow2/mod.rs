@@ -21,7 +21,7 @@ use crate::storage::{Mode, Storage};
 use meta::{Geometry, Meta};
 use qimg_formats::qcow2::{CompressionType, CryptMethod, Header, L1Table, RefcountTable};
 use std::sync::atomic::AtomicBool;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 pub use header::{c_string, Extensions};
 pub use snapshot::Snapshot;
@@ -46,6 +46,8 @@ pub struct Qcow2 {
     meta: Mutex<Meta>,
     /// Whether a corruption event was reported already (qemu reports one).
     corruption_reported: AtomicBool,
+    /// Whether the image looks preallocated (decided on first use, as qemu does).
+    metadata_prealloc: OnceLock<bool>,
 }
 
 /// Opens a qcow2 image: checks the header and extensions as qemu does,
@@ -122,6 +124,7 @@ impl Qcow2 {
             warnings,
             meta: Mutex::new(meta),
             corruption_reported: AtomicBool::new(false),
+            metadata_prealloc: OnceLock::new(),
         })
     }
 

@@ -56,12 +56,39 @@ impl Qcow2 {
             Kind::Compressed { .. } => (Status::Compressed, p.len),
             Kind::Zero { host } => (Status::Zero { host: host.map(|h| (self.data_or_image(), h)) }, p.len),
             Kind::Data { file, host } => {
-                // Like qemu, look at the host file: a hole there reads as zeros.
-                let (zero, n) = host_status(self.host(file), host, p.len)?;
+                // Like qemu, an image whose clusters were preallocated without
+                // data is looked at through to the host file: holes read as zeros.
+                let (zero, n) = if self.metadata_preallocated()? {
+                    host_status(self.host(file), host, p.len)?
+                } else {
+                    (false, p.len)
+                };
                 (Status::Data { host: Some((file, host)), zero }, n)
             }
         };
         Ok(Extent { offset, len, status })
+    }
+
+    /// qemu's test for metadata preallocation: clearly more clusters have a
+    /// refcount than the file has allocated on the host.
+    fn metadata_preallocated(&self) -> Result<bool> {
+        if let Some(v) = self.metadata_prealloc.get() {
+            return Ok(*v);
+        }
+        let cs = self.geom.cluster_size;
+        let real = self.storage.allocated()? / cs;
+        let threshold = (real * 10 / 9).max(real + 2);
+        let end = self.storage.len()?.div_ceil(cs);
+        let mut count = 0u64;
+        let mut meta = self.meta.lock().map_err(|_| Error::errno(libc::EIO))?;
+        let mut i = 0;
+        while i < end && count < threshold {
+            count += (meta.refcount(i)? != 0) as u64;
+            i += 1;
+        }
+        let v = count >= threshold;
+        let _ = self.metadata_prealloc.set(v);
+        Ok(v)
     }
 
     fn data_or_image(&self) -> HostFile {

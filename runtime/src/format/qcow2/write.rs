@@ -62,7 +62,8 @@ impl Meta {
         !l2.compressed() && l2.copied() && (l2.host_offset() != 0 || self.data.is_some())
     }
 
-    /// Releases the host space an entry holds (after it was replaced).
+    /// Releases the host space an entry held, once the entry that replaced
+    /// it is on disk (see `Meta::flush`).
     fn release(&mut self, e: &Entry) -> Result<()> {
         let l2 = e.l2();
         let cb = self.geom.cluster_bits;
@@ -70,20 +71,16 @@ impl Meta {
             let d = CompressedDescriptor::from_raw(e.raw);
             if let (Some(host), Some(extra)) = (d.host_offset(cb), d.extra_sectors(cb)) {
                 let len = (extra + 1) * 512 - (host & 511);
-                return self.free_clusters(host, len);
+                self.pending_free.push((host, len));
             }
             return Ok(());
         }
         if self.data.is_none() && l2.host_offset() != 0 {
-            self.free_clusters(l2.host_offset(), self.geom.cluster_size)?;
+            self.pending_free.push((l2.host_offset(), self.geom.cluster_size));
         }
         Ok(())
     }
 
-    /// Refcount blocks must be on disk before the L2 entries that follow.
-    fn order_refcounts_before_l2(&mut self) -> Result<()> {
-        self.refblocks.flush(&self.io)
-    }
 }
 
 impl Qcow2 {
@@ -117,6 +114,82 @@ impl Qcow2 {
             return Err(Error::errno(libc::EIO));
         }
         let mut meta = self.meta.lock().map_err(|_| Error::errno(libc::EIO))?;
+        if self.geom.extended_l2 {
+            return self.write_subclusters(&mut meta, buf, offset);
+        }
+        let cs = self.geom.cluster_size;
+        let end = offset + buf.len() as u64;
+        let mut pos = offset;
+        while pos < end {
+            let table = meta.l2_table_for(pos)?;
+            let first = meta.l2_index(pos);
+            let table_end = ((pos / cs - first as u64) + meta.geom.l2_entries()) * cs;
+            let e = meta.entry(table, first).map_err(|e| self.corruption(e))?;
+            if meta.owned(&e) {
+                // A run of owned clusters, contiguous on the host: one write.
+                let host = e.l2().host_offset();
+                if host % cs != 0 {
+                    return Err(self.corruption(unaligned(host, table, first)));
+                }
+                let mut stop = (pos - pos % cs + cs).min(end);
+                let mut index = first + 1;
+                while stop < end && stop < table_end {
+                    let next = meta.entry(table, index)?;
+                    if !meta.owned(&next) || next.l2().host_offset() != host + (index - first) as u64 * cs {
+                        break;
+                    }
+                    stop = (stop + cs).min(end);
+                    index += 1;
+                }
+                meta.data_file().write_at(&buf[(pos - offset) as usize..(stop - offset) as usize], host + pos % cs)?;
+                pos = stop;
+                continue;
+            }
+            // A run of clusters that need new space: allocated together, written
+            // with at most one copied head and one copied tail.
+            let mut olds = vec![e];
+            let mut stop = (pos - pos % cs + cs).min(end);
+            while stop < end && stop < table_end {
+                let next = meta.entry(table, first + olds.len())?;
+                if meta.owned(&next) {
+                    break;
+                }
+                olds.push(next);
+                stop = (stop + cs).min(end);
+            }
+            let n = olds.len() as u64;
+            let run_start = pos - pos % cs;
+            let host = match meta.data {
+                Some(_) => run_start,
+                None => meta.alloc_clusters(n * cs)?,
+            };
+            if pos > run_start {
+                let mut head = vec![0u8; (pos - run_start) as usize];
+                self.read_old(&olds[0], run_start, &mut head)?;
+                meta.data_file().write_at(&head, host)?;
+            }
+            meta.data_file().write_at(&buf[(pos - offset) as usize..(stop - offset) as usize], host + (pos - run_start))?;
+            let run_end = run_start + n * cs;
+            if stop < run_end {
+                let mut tail = vec![0u8; (run_end - stop) as usize];
+                self.read_old(&olds[olds.len() - 1], stop, &mut tail)?;
+                meta.data_file().write_at(&tail, host + (stop - run_start))?;
+            }
+            for i in 0..olds.len() {
+                let new = L2Entry::new().with_host_offset(host + i as u64 * cs).with_copied(true).raw();
+                meta.set_entry(table, first + i, new, None)?;
+            }
+            for old in &olds {
+                meta.release(old)?;
+            }
+            pos = stop;
+        }
+        Ok(())
+    }
+
+    /// Writes guest data to an image with extended L2 entries, one cluster at
+    /// a time: subclusters outside the write keep their state.
+    fn write_subclusters(&self, meta: &mut Meta, buf: &[u8], offset: u64) -> Result<()> {
         let cs = self.geom.cluster_size;
         let sub = self.geom.subcluster_size;
         let end = offset + buf.len() as u64;
@@ -128,63 +201,47 @@ impl Qcow2 {
             let cluster = pos - pos % cs;
             let in_cluster_end = (cluster + cs).min(end);
             let src = &buf[(pos - offset) as usize..(in_cluster_end - offset) as usize];
+            let Some(b) = e.bitmap else { return Err(Error::errno(libc::EIO)) };
+            let first = (pos % cs) / sub;
+            let last = (in_cluster_end - 1 - cluster) / sub;
+            let mask = subcluster_mask(first, last);
             if meta.owned(&e) {
-                // In place; extended entries also mark the written subclusters allocated.
                 let l2 = e.l2();
                 if l2.host_offset() % cs != 0 {
-                    return Err(self.corruption(corrupt(format!(
-                        "Cluster allocation offset {} unaligned (L2 offset: {}, L2 index: {})",
-                        c_hex(l2.host_offset()),
-                        c_hex(table),
-                        c_hex(index as u64)
-                    ))));
+                    return Err(self.corruption(unaligned(l2.host_offset(), table, index)));
                 }
-                let mut data = src.to_vec();
-                let mut write_at = pos;
-                if let Some(b) = e.bitmap {
-                    // Subclusters not yet allocated get their untouched part copied in.
-                    let first = (pos % cs) / sub;
-                    let last = (in_cluster_end - 1 - cluster) / sub;
-                    let head_from = cluster + first * sub;
-                    let tail_to = cluster + (last + 1) * sub;
-                    let mut full = vec![0u8; (tail_to - head_from) as usize];
-                    if b.alloc_bitmap() >> first & 1 == 0 && head_from < pos {
-                        self.read_old(&e, head_from, &mut full[..(pos - head_from) as usize])?;
-                    } else if head_from < pos {
-                        meta.data_file().read_zero_padded(&mut full[..(pos - head_from) as usize], l2.host_offset() + head_from - cluster)?;
+                // Subclusters not yet allocated get their untouched part copied in.
+                let head_from = cluster + first * sub;
+                let tail_to = cluster + (last + 1) * sub;
+                let mut full = vec![0u8; (tail_to - head_from) as usize];
+                let head = &mut full[..(pos - head_from) as usize];
+                if !head.is_empty() {
+                    if b.alloc_bitmap() >> first & 1 == 0 {
+                        self.read_old(&e, head_from, head)?;
+                    } else {
+                        meta.data_file().read_zero_padded(head, l2.host_offset() + head_from - cluster)?;
                     }
-                    let tail_from = in_cluster_end;
-                    if tail_from < tail_to {
-                        let t = &mut full[(tail_from - head_from) as usize..];
-                        if b.alloc_bitmap() >> last & 1 == 0 {
-                            self.read_old(&e, tail_from, t)?;
-                        } else {
-                            meta.data_file().read_zero_padded(t, l2.host_offset() + tail_from - cluster)?;
-                        }
-                    }
-                    full[(pos - head_from) as usize..(in_cluster_end - head_from) as usize].copy_from_slice(src);
-                    data = full;
-                    write_at = head_from;
-                    let mask = subcluster_mask(first, last);
-                    let bits = Some((b.alloc_bitmap() | mask, b.zero_bitmap() & !mask));
-                    meta.data_file().write_at(&data, l2.host_offset() + write_at - cluster)?;
-                    meta.set_entry(table, index, e.raw, bits)?;
-                } else {
-                    meta.data_file().write_at(&data, l2.host_offset() + (write_at - cluster))?;
                 }
+                if in_cluster_end < tail_to {
+                    let t = &mut full[(in_cluster_end - head_from) as usize..];
+                    if b.alloc_bitmap() >> last & 1 == 0 {
+                        self.read_old(&e, in_cluster_end, t)?;
+                    } else {
+                        meta.data_file().read_zero_padded(t, l2.host_offset() + in_cluster_end - cluster)?;
+                    }
+                }
+                full[(pos - head_from) as usize..(in_cluster_end - head_from) as usize].copy_from_slice(src);
+                meta.data_file().write_at(&full, l2.host_offset() + head_from - cluster)?;
+                meta.set_entry(table, index, e.raw, Some((b.alloc_bitmap() | mask, b.zero_bitmap() & !mask)))?;
                 pos = in_cluster_end;
                 continue;
             }
-            // Allocate a new cluster and fill it: copied head, data, copied tail.
-            // An extended entry without host data only needs the written subclusters.
+            // A new cluster. Without host data before, only the written
+            // subclusters are filled; otherwise the whole cluster is copied.
             let l2 = e.l2();
             let old_host = l2.host_offset() != 0 && !l2.compressed();
-            let partial = e.bitmap.is_some() && !old_host && !l2.compressed();
-            let (from, to) = if partial {
-                (cluster + (pos - cluster) / sub * sub, (in_cluster_end.div_ceil(sub) * sub).min(cluster + cs))
-            } else {
-                (cluster, cluster + cs)
-            };
+            let partial = !old_host && !l2.compressed();
+            let (from, to) = if partial { (cluster + first * sub, cluster + (last + 1) * sub) } else { (cluster, cluster + cs) };
             let mut full = vec![0u8; (to - from) as usize];
             if from < pos {
                 self.read_old(&e, from, &mut full[..(pos - from) as usize])?;
@@ -198,20 +255,24 @@ impl Qcow2 {
                 None => meta.alloc_clusters(cs)?,
             };
             meta.data_file().write_at(&full, host + (from - cluster))?;
-            meta.order_refcounts_before_l2()?;
             let new = L2Entry::new().with_host_offset(host).with_copied(true).raw();
-            let bits = e.bitmap.map(|b| {
-                let mask = subcluster_mask((from - cluster) / sub, (to - 1 - cluster) / sub);
-                let kept = if old_host { b.alloc_bitmap() } else { 0 };
-                (kept | mask, b.zero_bitmap() & !mask)
-            });
-            meta.set_entry(table, index, new, bits)?;
+            let written = subcluster_mask((from - cluster) / sub, (to - 1 - cluster) / sub);
+            let kept = if old_host { b.alloc_bitmap() } else if l2.compressed() { u32::MAX } else { 0 };
+            meta.set_entry(table, index, new, Some((kept | written, b.zero_bitmap() & !written)))?;
             meta.release(&e)?;
             pos = in_cluster_end;
         }
         Ok(())
     }
+}
 
+fn unaligned(host: u64, table: u64, index: usize) -> Error {
+    corrupt(format!(
+        "Cluster allocation offset {} unaligned (L2 offset: {}, L2 index: {})",
+        c_hex(host),
+        c_hex(table),
+        c_hex(index as u64)
+    ))
 }
 
 /// Bits `first..=last` set.
@@ -280,7 +341,6 @@ impl Qcow2 {
         }
         let host = meta.alloc_bytes(data.len() as u64)?;
         meta.io.write_at(data, host)?;
-        meta.order_refcounts_before_l2()?;
         let extra = ((host + data.len() as u64 - 1) >> 9) - (host >> 9);
         let desc = CompressedDescriptor::default()
             .with_compressed(cb, true)

@@ -1,0 +1,177 @@
+//! `convert` behaves as qemu-img's: same output (progress included), same
+//! errors and exit codes, and images with the same guest data that pass
+//! `qemu-img check`.
+
+use crate::corpus;
+use crate::support::{qemu_img, qimg, scratch, tool, Run};
+use std::path::{Path, PathBuf};
+
+/// Two directories with the same inputs: one for qemu-img, one for qimg.
+struct Pair {
+    qemu: PathBuf,
+    ours: PathBuf,
+}
+
+impl Pair {
+    fn new(label: &str, inputs: &[(&Path, &str)]) -> Pair {
+        let qemu = scratch(&format!("convert-{label}-qemu"));
+        let ours = scratch(&format!("convert-{label}-qimg"));
+        for (src, name) in inputs {
+            for d in [&qemu, &ours] {
+                let to = d.join(name);
+                if let Some(p) = to.parent() {
+                    std::fs::create_dir_all(p).unwrap();
+                }
+                std::fs::copy(src, to).unwrap();
+            }
+        }
+        Pair { qemu, ours }
+    }
+
+    /// Runs both, asserts identical stdout, stderr and exit code.
+    fn run(&self, args: &[&str]) -> Run {
+        let expected = qemu_img(&self.qemu, args);
+        let got = qimg(&self.ours, args);
+        assert_eq!(got.stdout, expected.stdout, "stdout of {args:?}");
+        assert_eq!(got.stderr, expected.stderr, "stderr of {args:?}");
+        assert_eq!(got.code, expected.code, "exit code of {args:?}");
+        got
+    }
+
+    /// The outputs named `name` hold the same guest data; qcow2 ones check clean.
+    fn same_data(&self, name: &str, fmt: &str) {
+        let (a, b) = (self.qemu.join(name), self.ours.join(name));
+        let cmp = qemu_img(&self.ours, &["compare", "-f", fmt, "-F", fmt, a.to_str().unwrap(), b.to_str().unwrap()]);
+        assert_eq!(cmp.code, 0, "{name}: {}{}", cmp.stdout, cmp.stderr);
+        if fmt == "qcow2" {
+            let check = qemu_img(&self.ours, &["check", "-f", "qcow2", b.to_str().unwrap()]);
+            assert_eq!(check.code, 0, "{name}: check: {}{}", check.stdout, check.stderr);
+        }
+    }
+}
+
+fn corpus_file(name: &str) -> PathBuf {
+    corpus::dir().join(name)
+}
+
+#[test]
+fn corpus_images_to_raw_and_qcow2() {
+    let dir = corpus::dir();
+    for e in corpus::entries() {
+        if !(e.format == "raw" || e.format == "qcow2") || e.secret.is_some() || e.notes.contains("missing") {
+            continue;
+        }
+        let name = e.path.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
+        // Run in the corpus itself (relative backing and data file names), writing elsewhere.
+        let out = scratch("convert-corpus-out");
+        let (q, o) = (out.join("q.img"), out.join("o.img"));
+        for fmt in ["raw", "qcow2"] {
+            let expected = qemu_img(&dir, &["convert", "-p", "-f", &e.format, "-O", fmt, &name, q.to_str().unwrap()]);
+            let got = qimg(&dir, &["convert", "-p", "-f", &e.format, "-O", fmt, &name, o.to_str().unwrap()]);
+            assert_eq!((got.code, &got.stdout), (expected.code, &expected.stdout), "{name} -> {fmt}");
+            assert_eq!(got.stderr.replace("o.img", "q.img"), expected.stderr, "{name} -> {fmt}");
+            if expected.code == 0 {
+                let cmp = qemu_img(&out, &["compare", "-f", fmt, "-F", fmt, "q.img", "o.img"]);
+                assert_eq!(cmp.code, 0, "{name} -> {fmt}: {}", cmp.stdout);
+                if fmt == "qcow2" {
+                    assert_eq!(qemu_img(&out, &["check", "o.img"]).code, 0, "{name}: check");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn option_matrix() {
+    let pair = Pair::new(
+        "options",
+        &[(&corpus_file("qcow2/v3-std.qcow2"), "src.qcow2"), (&corpus_file("raw/std.raw"), "src.raw")],
+    );
+    let cases: &[(&[&str], &str, &str)] = &[
+        (&["convert", "-O", "qcow2", "-c", "src.raw", "out"], "out", "qcow2"),
+        (&["convert", "-O", "qcow2", "-c", "-o", "compression_type=zstd", "src.raw", "out"], "out", "qcow2"),
+        (&["convert", "-O", "qcow2", "-S", "0", "src.qcow2", "out"], "out", "qcow2"),
+        (&["convert", "-O", "raw", "-S", "64k", "src.qcow2", "out"], "out", "raw"),
+        (&["convert", "-O", "qcow2", "-W", "-m", "16", "src.raw", "out"], "out", "qcow2"),
+        (&["convert", "-O", "qcow2", "-m", "1", "src.raw", "out"], "out", "qcow2"),
+        (&["convert", "-O", "qcow2", "-o", "cluster_size=4k,compat=0.10", "src.raw", "out"], "out", "qcow2"),
+        (&["convert", "-O", "qcow2", "-o", "extended_l2=on", "src.qcow2", "out"], "out", "qcow2"),
+        (&["convert", "-O", "qcow2", "-t", "writeback", "src.qcow2", "out"], "out", "qcow2"),
+        (&["convert", "-O", "raw", "-t", "none", "src.qcow2", "out"], "out", "raw"),
+        (&["convert", "-q", "-p", "-O", "raw", "src.qcow2", "out"], "out", "raw"),
+        (&["convert", "-O", "raw", "src.qcow2", "src.raw", "out"], "out", "raw"),
+    ];
+    for (args, out, fmt) in cases {
+        pair.run(args);
+        pair.same_data(out, fmt);
+    }
+}
+
+#[test]
+fn existing_targets_and_backing_files() {
+    let pair = Pair::new(
+        "existing",
+        &[(&corpus_file("qcow2/v3-std.qcow2"), "src.qcow2"), (&corpus_file("qcow2/chain-base.qcow2"), "base.qcow2")],
+    );
+    for d in [&pair.qemu, &pair.ours] {
+        tool(d, "qemu-img", &["create", "-q", "-f", "raw", "big.raw", "128M"]);
+        tool(d, "qemu-io", &["-f", "raw", "-c", "write -P 0x77 0 128M", "big.raw"]);
+        tool(d, "qemu-img", &["create", "-q", "-f", "raw", "small.raw", "1M"]);
+    }
+    pair.run(&["convert", "-n", "src.qcow2", "big.raw"]);
+    pair.same_data("big.raw", "raw");
+    pair.run(&["convert", "-n", "src.qcow2", "small.raw"]);
+    pair.run(&["convert", "-n", "src.qcow2", "nonexistent.raw"]);
+    pair.run(&["convert", "-n", "-o", "cluster_size=4k", "src.qcow2", "big.raw"]);
+    pair.run(&["convert", "--target-is-zero", "src.qcow2", "big.raw"]);
+    pair.run(&["convert", "-O", "qcow2", "-B", "base.qcow2", "-F", "qcow2", "src.qcow2", "ovl.qcow2"]);
+    pair.same_data("ovl.qcow2", "qcow2");
+    pair.run(&["convert", "-O", "qcow2", "-B", "base.qcow2", "src.qcow2", "ovl2.qcow2"]);
+    pair.run(&["convert", "-O", "raw", "-B", "base.qcow2", "-F", "qcow2", "src.qcow2", "ovl3.raw"]);
+    pair.run(&["convert", "-O", "qcow2", "-F", "qcow2", "src.qcow2", "ovl4.qcow2"]);
+}
+
+#[test]
+fn errors() {
+    let pair = Pair::new("errors", &[(&corpus_file("qcow2/v3-std.qcow2"), "src.qcow2")]);
+    pair.run(&["convert", "nonexistent.qcow2", "out"]);
+    pair.run(&["convert", "-c", "-O", "raw", "src.qcow2", "out"]);
+    pair.run(&["convert", "-O", "qcow2", "-o", "cluster_size=1000", "src.qcow2", "out"]);
+    pair.run(&["convert", "-O", "qcow2", "-o", "foo=bar", "src.qcow2", "out"]);
+    pair.run(&["convert", "-O", "foo", "src.qcow2", "out"]);
+    pair.run(&["convert", "-t", "bogus", "-O", "qcow2", "src.qcow2", "out2"]);
+    pair.run(&["convert", "-p", "nonexistent.qcow2", "out"]);
+    pair.run(&["convert", "-f", "raw", "src.qcow2", "src.qcow2"]);
+}
+
+#[test]
+fn qemu_io_reads_back_what_qimg_wrote() {
+    let dir = scratch("convert-qemu-io");
+    tool(&dir, "qemu-img", &["create", "-q", "-f", "qcow2", "src.qcow2", "64M"]);
+    for (pat, off, len) in [("0x11", "0", "64k"), ("0x22", "1M", "4k"), ("0x33", "5M+0", "1M"), ("0x44", "63M", "1M")] {
+        let off = off.trim_end_matches("+0");
+        tool(&dir, "qemu-io", &["-f", "qcow2", "-c", &format!("write -P {pat} {off} {len}"), "src.qcow2"]);
+    }
+    tool(&dir, "qemu-io", &["-f", "qcow2", "-c", "write -c -P 0x55 2M 64k", "src.qcow2"]);
+    tool(&dir, "qemu-io", &["-f", "qcow2", "-c", "write -z 5M 64k", "src.qcow2"]);
+    for (out, opts) in [("a.qcow2", vec!["-O", "qcow2"]), ("b.qcow2", vec!["-O", "qcow2", "-c"]), ("c.raw", vec!["-O", "raw"])] {
+        let mut args = vec!["convert"];
+        args.extend(opts.iter().copied());
+        args.extend(["src.qcow2", out]);
+        assert_eq!(qimg(&dir, &args).code, 0);
+        let fmt = if out.ends_with("raw") { "raw" } else { "qcow2" };
+        for (pat, off, len) in
+            [("0x11", "0", "64k"), ("0x22", "1M", "4k"), ("0x55", "2M", "64k"), ("0x00", "5M", "64k"), ("0x33", "6M-960k", "0"), ("0x44", "63M", "1M")]
+        {
+            if len == "0" {
+                let _ = off;
+                continue;
+            }
+            tool(&dir, "qemu-io", &["-f", fmt, "-c", &format!("read -P {pat} {off} {len}"), out]);
+        }
+    }
+}
+
+/// Keeps `Path` imported for helpers above.
+#[allow(dead_code)]
+fn _path(_: &Path) {}
