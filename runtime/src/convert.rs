@@ -33,6 +33,31 @@ pub struct Request<'a> {
     /// `-t`.
     pub target_cache: &'a str,
     pub force_share: bool,
+    /// `-l`: read the sources as of an internal snapshot.
+    pub snapshot: Option<SnapshotRef<'a>>,
+    /// `--salvage`.
+    pub salvage: bool,
+}
+
+/// Which internal snapshot to read.
+#[derive(Debug, Clone, Copy)]
+pub enum SnapshotRef<'a> {
+    /// An ID, or failing that a name.
+    IdOrName(&'a str),
+    /// `snapshot.id=` and/or `snapshot.name=`.
+    Exact { id: Option<&'a str>, name: Option<&'a str> },
+}
+
+/// Loads a snapshot into an opened source, as qemu-img does for `-l`.
+pub fn load_snapshot(img: &dyn Image, snap: SnapshotRef<'_>) -> Result<()> {
+    let r = match snap {
+        SnapshotRef::IdOrName(x) => match img.load_snapshot(Some(x), None) {
+            Err(e) if matches!(e.errno, Some(libc::ENOENT) | Some(libc::EINVAL)) => img.load_snapshot(None, Some(x)),
+            r => r,
+        },
+        SnapshotRef::Exact { id, name } => img.load_snapshot(id, name),
+    };
+    r.map_err(|e| e.prefix("Failed to load snapshot"))
 }
 
 /// Cache modes and whether each needs the target flushed at the end.
@@ -50,11 +75,15 @@ fn compresses(format: &str) -> bool {
 }
 
 /// Runs a conversion. `progress` receives percentages as qemu reports them.
-pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync)) -> Result<()> {
+pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync), warn: &copy::Warn<'_>) -> Result<()> {
     let mut sources: Vec<Box<dyn Image>> = Vec::new();
     for name in &req.sources {
         let opts = OpenOptions { exclusive: true, ..OpenOptions::read(req.source_format, req.force_share) };
-        sources.push(image::open(name, &opts)?);
+        let img = image::open(name, &opts)?;
+        if let Some(snap) = req.snapshot {
+            load_snapshot(img.as_ref(), snap)?;
+        }
+        sources.push(img);
     }
     let total: u64 = sources.iter().map(|s| s.virtual_size()).sum();
     if format::driver(req.target_format).is_none() {
@@ -79,9 +108,10 @@ pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync)) -> Result<()>
         target_zeroed: req.target_is_zero
             || (!req.no_create && req.sparse_size > 0 && req.backing.is_none() && target.has_zero_init()),
         rate_limit: (req.rate_limit > 0).then_some(req.rate_limit),
+        salvage: req.salvage,
     };
     let refs: Vec<&dyn Image> = sources.iter().map(|s| s.as_ref()).collect();
-    copy::copy(&refs, target.as_ref(), &opts, progress)?;
+    copy::copy(&refs, target.as_ref(), &opts, progress, warn)?;
     if flush {
         target.flush()?;
     } else {

@@ -39,6 +39,8 @@ pub struct Options {
     pub target_zeroed: bool,
     /// Bytes per second (`-r`), if limited.
     pub rate_limit: Option<u64>,
+    /// Turn read errors into zeros, with a warning each (`--salvage`).
+    pub salvage: bool,
 }
 
 /// What a chunk of guest space is.
@@ -63,6 +65,7 @@ struct Job {
 struct Walker<'a> {
     sources: &'a [&'a dyn Image],
     opts: &'a Options,
+    warn: &'a Warn<'a>,
     /// Cluster size of the target, for compressed writes.
     cluster: u64,
     total: u64,
@@ -112,8 +115,17 @@ impl Walker<'_> {
         if self.status_end <= offset {
             let src = self.sources[i];
             let align = src.cluster_size().unwrap_or(SECTOR).max(SECTOR);
-            let (kind, count) = status_above(src, local, n, self.opts.target_has_backing)
-                .map_err(|e| block_status_error(e, local))?;
+            let (kind, count) = match status_above(src, local, n, self.opts.target_has_backing) {
+                Ok(r) => r,
+                Err(e) if self.opts.salvage => {
+                    (self.warn)(
+                        e.preamble.as_deref(),
+                        &format!("error while reading block status at offset {local}: {}", errno_text(&e)),
+                    );
+                    (Kind::Data, SECTOR)
+                }
+                Err(e) => return Err(block_status_error(e, local)),
+            };
             let mut count = count.div_ceil(SECTOR) * SECTOR;
             let tail = (local + count) % align;
             if count > tail {
@@ -140,6 +152,11 @@ impl Walker<'_> {
         }
         Ok((kind, n))
     }
+}
+
+/// The `strerror` text behind an error (what qemu's salvage warnings print).
+fn errno_text(e: &Error) -> String {
+    crate::error::strerror(e.errno.unwrap_or(libc::EIO))
 }
 
 fn block_status_error(e: Error, offset: u64) -> Error {
@@ -242,6 +259,17 @@ fn allocated_run_min(buf: &[u8], min: u64, sector: u64) -> (bool, u64) {
     (true, used)
 }
 
+/// Reads a chunk sector by sector, replacing what cannot be read by zeros.
+fn salvage_read(ctx: &Ctx<'_>, offset: u64, buf: &mut [u8]) {
+    for (i, sector) in buf.chunks_mut(SECTOR as usize).enumerate() {
+        let at = offset + i as u64 * SECTOR;
+        if let Err(e) = read_sources(ctx.sources, at, sector) {
+            (ctx.warn)(e.preamble.as_deref(), &format!("error while reading offset {at}: {}", errno_text(&e)));
+            sector.fill(0);
+        }
+    }
+}
+
 /// Progress of a copy, in percent, reported as qemu reports it.
 pub struct Progress<'a> {
     done: AtomicU64,
@@ -260,7 +288,16 @@ impl Progress<'_> {
 
 /// Copies the concatenated `sources` into `target`. `progress` receives the
 /// percentage done (qemu counts only the data it has to write).
-pub fn copy(sources: &[&dyn Image], target: &dyn Image, opts: &Options, progress: &(dyn Fn(f32) + Sync)) -> Result<()> {
+/// Receives warnings: diagnostics a driver printed (if any) and the message.
+pub type Warn<'w> = dyn Fn(Option<&str>, &str) + Sync + 'w;
+
+pub fn copy(
+    sources: &[&dyn Image],
+    target: &dyn Image,
+    opts: &Options,
+    progress: &(dyn Fn(f32) + Sync),
+    warn: &Warn<'_>,
+) -> Result<()> {
     let total: u64 = sources.iter().map(|s| s.virtual_size()).sum();
     let cluster = target.cluster_size().unwrap_or(65536);
     let codec = if opts.compress {
@@ -268,7 +305,7 @@ pub fn copy(sources: &[&dyn Image], target: &dyn Image, opts: &Options, progress
     } else {
         None
     };
-    let mut walker = Walker { sources, opts, cluster, total, status: Kind::Data, status_end: 0 };
+    let mut walker = Walker { sources, opts, warn, cluster, total, status: Kind::Data, status_end: 0 };
     // First pass: how much data there is, for the progress percentage.
     let mut counted = 0u64;
     let mut offset = 0u64;
@@ -282,6 +319,22 @@ pub fn copy(sources: &[&dyn Image], target: &dyn Image, opts: &Options, progress
     walker.status_end = 0;
     let progress = Progress { done: AtomicU64::new(0), total: counted, report: progress };
 
+    if opts.salvage {
+        // Salvaging reports errors in guest order, one chunk at a time, as qemu does.
+        let turn = (Mutex::new(0u64), Condvar::new());
+        let failed = AtomicBool::new(false);
+        let limiter = RateLimiter::new(opts.rate_limit);
+        let ctx = Ctx { sources, target, opts, codec, warn, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter };
+        let mut buf = Vec::new();
+        let (mut offset, mut seq) = (0u64, 0u64);
+        while offset < total {
+            let (kind, len) = walker.next(offset)?;
+            process(&ctx, &Job { seq, offset, len, kind }, &mut buf)?;
+            offset += len;
+            seq += 1;
+        }
+        return Ok(());
+    }
     let workers = opts.workers.clamp(1, 16);
     let (tx, rx) = sync_channel::<Job>(workers);
     let rx = Mutex::new(rx);
@@ -289,7 +342,7 @@ pub fn copy(sources: &[&dyn Image], target: &dyn Image, opts: &Options, progress
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<(u64, Error)>> = Mutex::new(None);
     let limiter = RateLimiter::new(opts.rate_limit);
-    let ctx = Ctx { sources, target, opts, codec, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter };
+    let ctx = Ctx { sources, target, opts, codec, warn, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter };
 
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..workers {
@@ -327,6 +380,7 @@ struct Ctx<'a> {
     sources: &'a [&'a dyn Image],
     target: &'a dyn Image,
     opts: &'a Options,
+    warn: &'a Warn<'a>,
     codec: Option<Codec>,
     progress: &'a Progress<'a>,
     turn: &'a (Mutex<u64>, Condvar),
@@ -366,7 +420,12 @@ fn worker(ctx: &Ctx<'_>, rx: &Mutex<Receiver<Job>>, first_error: &Mutex<Option<(
 fn process(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
     if job.kind == Kind::Data {
         buf.resize(job.len as usize, 0);
-        read_sources(ctx.sources, job.offset, buf)?;
+        if let Err(e) = read_sources(ctx.sources, job.offset, buf) {
+            if !ctx.opts.salvage {
+                return Err(e);
+            }
+            salvage_read(ctx, job.offset, buf);
+        }
     }
     // Compression is done before waiting for the turn, so that it runs in parallel.
     let compressed = match (ctx.codec, job.kind) {

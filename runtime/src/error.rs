@@ -65,6 +65,12 @@ impl Error {
         Error::errno(errno).prefix(prefix)
     }
 
+    /// Records the errno behind the error.
+    pub fn with_errno(mut self, errno: i32) -> Error {
+        self.errno = Some(errno);
+        self
+    }
+
     /// Prepends `prefix: ` to the message.
     pub fn prefix(mut self, prefix: impl fmt::Display) -> Error {
         self.message = format!("{prefix}: {}", self.message);

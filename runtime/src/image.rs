@@ -167,6 +167,15 @@ pub trait Image: Send + Sync {
         Ok(())
     }
 
+    /// Shows the image as of an internal snapshot, read-only (`convert -l`):
+    /// by ID and/or name, as qemu matches them.
+    fn load_snapshot(&self, _id: Option<&str>, _name: Option<&str>) -> Result<()> {
+        Err(Error::unsupported(format!(
+            "Block format '{}' used by device '' does not support temporarily loading internal snapshots",
+            self.format()
+        )))
+    }
+
     /// The opened backing image, if the image has one and it was opened.
     fn backing_image(&self) -> Option<&dyn Image> {
         None

@@ -32,6 +32,8 @@ fn request<'a>(src: &'a str, fmt: &'a str, dst: &'a str, out_fmt: &'a str) -> Re
         rate_limit: 0,
         target_cache: "unsafe",
         force_share: false,
+        snapshot: None,
+        salvage: false,
     }
 }
 
@@ -49,7 +51,7 @@ fn corpus_images_read_back_to_their_checksums() {
         }
         let dst = out.join("out.raw");
         let src = e.path.to_str().unwrap();
-        let r = convert(&request(src, &e.format, dst.to_str().unwrap(), "raw"), &|_| {});
+        let r = convert(&request(src, &e.format, dst.to_str().unwrap(), "raw"), &|_| {}, &|_, _| {});
         match &e.guest_sha256 {
             Some(sum) => {
                 r.unwrap_or_else(|err| panic!("{}: {err}", e.path.display()));
@@ -81,7 +83,7 @@ fn qcow2_targets_compare_equal_and_check_clean() {
             let dst = out.join(if compress { "c.qcow2" } else { "n.qcow2" });
             let mut req = request(src.to_str().unwrap(), fmt, dst.to_str().unwrap(), "qcow2");
             req.compress = compress;
-            convert(&req, &|_| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
+            convert(&req, &|_| {}, &|_, _| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
             let check = Command::new("qemu-img").args(["check", "-f", "qcow2"]).arg(&dst).output().unwrap();
             assert!(check.status.success(), "{name}: check: {}", String::from_utf8_lossy(&check.stdout));
             let cmp = Command::new("qemu-img").args(["compare", "-f", fmt, "-F", "qcow2"]).arg(&src).arg(&dst).output().unwrap();

@@ -175,3 +175,50 @@ fn qemu_io_reads_back_what_qimg_wrote() {
 /// Keeps `Path` imported for helpers above.
 #[allow(dead_code)]
 fn _path(_: &Path) {}
+
+#[test]
+fn snapshots_and_salvage() {
+    let pair = Pair::new(
+        "snapshots",
+        &[
+            (&corpus_file("qcow2/snapshots.qcow2"), "snap.qcow2"),
+            (&corpus_file("broken/unaligned-l2.qcow2"), "ua.qcow2"),
+            (&corpus_file("raw/std.raw"), "std.raw"),
+        ],
+    );
+    for l in ["snap1", "1", "2", "snapshot.id=1", "snapshot.name=snap2", "snapshot.id=1,snapshot.name=snap2", "nope"] {
+        let out = format!("s-{}.raw", l.replace(['=', ','], "_"));
+        let r = pair.run(&["convert", "-l", l, "-O", "raw", "snap.qcow2", &out]);
+        if r.code == 0 {
+            pair.same_data(&out, "raw");
+        }
+    }
+    pair.run(&["convert", "-l", "snap1", "-O", "raw", "std.raw", "x.raw"]);
+    pair.run(&["convert", "-O", "raw", "ua.qcow2", "ua.raw"]);
+    pair.run(&["convert", "--salvage", "-O", "raw", "ua.qcow2", "ua2.raw"]);
+    pair.same_data("ua2.raw", "raw");
+}
+
+#[test]
+fn sigusr1_prints_progress_on_stderr() {
+    let dir = scratch("convert-sigusr1");
+    tool(&dir, "qemu-img", &["create", "-q", "-f", "raw", "src.raw", "8M"]);
+    tool(&dir, "qemu-io", &["-f", "raw", "-c", "write -P 0x5a 0 8M", "src.raw"]);
+    // 2 MiB/s: the copy takes about four seconds.
+    let child = std::process::Command::new(crate::support::qimg_path())
+        .args(["convert", "-r", "2M", "-f", "raw", "-O", "raw", "src.raw", "out.raw"])
+        .current_dir(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    // SAFETY: sending a signal to our own child process.
+    unsafe { libc::kill(child.id() as i32, libc::SIGUSR1) };
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err.lines().next().unwrap_or_default();
+    assert!(line.starts_with("    (") && line.ends_with("/100%)"), "stderr: {err:?}");
+}

@@ -1,26 +1,42 @@
 //! `convert`: copy guest data into a new (or, with `-n`, an existing) image.
 
 use super::Env;
-use crate::args::Convert;
+use crate::args::{Convert, SnapshotParam};
 use crate::output::progress::{progress_line, PROGRESS_END};
-use qimg_runtime::convert::{convert, Request};
+use qimg_runtime::convert::{convert, Request, SnapshotRef};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 /// qemu prints progress when it moved by more than this many percent.
 const MIN_SKIP: f32 = 1.0;
 
-/// Prints qemu's progress lines on stdout.
+/// Set by SIGUSR1: print the progress once on stderr.
+static PRINT_PENDING: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigusr1(_: libc::c_int) {
+    PRINT_PENDING.store(true, Ordering::SeqCst);
+}
+
+/// qemu's progress reporting: lines on stdout with `-p`; otherwise SIGUSR1
+/// asks for one line on stderr at the next report.
 pub struct ProgressPrinter<'a> {
     env: &'a Env,
+    enabled: bool,
     last: Mutex<Option<f32>>,
 }
 
 impl<'a> ProgressPrinter<'a> {
-    pub fn new(env: &'a Env) -> Self {
-        ProgressPrinter { env, last: Mutex::new(None) }
+    pub fn new(env: &'a Env, enabled: bool) -> Self {
+        if !enabled {
+            // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+            unsafe {
+                libc::signal(libc::SIGUSR1, on_sigusr1 as extern "C" fn(libc::c_int) as libc::sighandler_t);
+            }
+        }
+        ProgressPrinter { env, enabled, last: Mutex::new(None) }
     }
 
-    /// Prints `current` if it moved enough since the last line, or is 0 or 100.
+    /// Reports `current` if it moved enough since the last report, or is 0 or 100.
     pub fn update(&self, current: f32) {
         let current = current.min(100.0);
         let Ok(mut last) = self.last.lock() else { return };
@@ -30,13 +46,20 @@ impl<'a> ProgressPrinter<'a> {
         };
         if moved {
             *last = Some(current);
-            self.env.out(progress_line(current as f64).as_bytes());
+            if self.enabled {
+                self.env.out(progress_line(current as f64).as_bytes());
+            } else if PRINT_PENDING.swap(false, Ordering::SeqCst) {
+                let line = progress_line(current as f64);
+                self.env.err(format!("{}\n", line.trim_end_matches('\r')).as_bytes());
+            }
         }
     }
 
     /// Ends the progress output.
     pub fn end(&self) {
-        self.env.out(PROGRESS_END.as_bytes());
+        if self.enabled {
+            self.env.out(PROGRESS_END.as_bytes());
+        }
     }
 }
 
@@ -46,13 +69,17 @@ pub fn run(env: &Env, a: &Convert) -> i32 {
         env.err(format!("{}: qimg does not support --image-opts yet\n", env.prog).as_bytes());
         return 1;
     }
-    if a.snapshot.is_some() || a.bitmaps || a.salvage || a.copy_range {
-        env.err(format!("{}: qimg does not support this convert option yet\n", env.prog).as_bytes());
+    if a.bitmaps {
+        env.err(format!("{}: qimg does not support --bitmaps yet\n", env.prog).as_bytes());
         return 1;
     }
     let sources: Vec<String> = a.sources.iter().map(|s| s.to_string_lossy().into_owned()).collect();
     let target = a.target.to_string_lossy().into_owned();
     let backing = a.backing.as_ref().map(|b| b.to_string_lossy().into_owned());
+    let snapshot = a.snapshot.as_ref().map(|s| match s {
+        SnapshotParam::IdOrName(x) => SnapshotRef::IdOrName(x.as_str()),
+        SnapshotParam::Opts { id, name } => SnapshotRef::Exact { id: id.as_deref(), name: name.as_deref() },
+    });
     let req = Request {
         sources: sources.iter().map(String::as_str).collect(),
         source_format: a.source_format.as_deref(),
@@ -70,23 +97,21 @@ pub fn run(env: &Env, a: &Convert) -> i32 {
         rate_limit: a.rate_limit,
         target_cache: &a.target_cache,
         force_share: a.force_share,
+        snapshot,
+        salvage: a.salvage,
     };
-    let printer = ProgressPrinter::new(env);
-    let show = a.progress && !a.quiet;
-    if show {
-        printer.update(0.0);
-    }
-    let result = convert(&req, &|p| {
-        if show {
-            printer.update(p)
+    let printer = ProgressPrinter::new(env, a.progress && !a.quiet);
+    printer.update(0.0);
+    let result = convert(&req, &|p| printer.update(p), &|pre, w| {
+        if let Some(p) = pre {
+            env.err(p.as_bytes());
         }
+        env.warn(w)
     });
-    if show {
-        if result.is_ok() {
-            printer.update(100.0);
-        }
-        printer.end();
+    if result.is_ok() {
+        printer.update(100.0);
     }
+    printer.end();
     match result {
         Ok(()) => 0,
         Err(e) => {

@@ -20,7 +20,7 @@ use crate::info::{EncryptInfo, FormatSpecific, NodeInfo, Qcow2Info, SnapshotInfo
 use crate::storage::{Mode, Storage};
 use meta::{Geometry, Meta};
 use qimg_formats::qcow2::{CompressionType, CryptMethod, Header, L1Table, RefcountTable};
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 
 pub use header::{c_string, Extensions};
@@ -48,6 +48,8 @@ pub struct Qcow2 {
     corruption_reported: AtomicBool,
     /// Whether the image looks preallocated (decided on first use, as qemu does).
     metadata_prealloc: OnceLock<bool>,
+    /// The guest size: the header's, or a loaded snapshot's.
+    size: AtomicU64,
 }
 
 /// Opens a qcow2 image: checks the header and extensions as qemu does,
@@ -114,7 +116,6 @@ impl Qcow2 {
         Ok(Qcow2 {
             storage,
             data,
-            header,
             geom,
             ext,
             backing,
@@ -125,6 +126,8 @@ impl Qcow2 {
             meta: Mutex::new(meta),
             corruption_reported: AtomicBool::new(false),
             metadata_prealloc: OnceLock::new(),
+            size: AtomicU64::new(header.size / 512 * 512),
+            header,
         })
     }
 
@@ -163,6 +166,29 @@ impl Qcow2 {
     }
 }
 
+impl Qcow2 {
+    /// Switches reads to the L1 table of a snapshot (qemu's temporary load).
+    fn load_snapshot_tmp(&self, id: Option<&str>, name: Option<&str>) -> Result<()> {
+        let found = self.snapshots.iter().find(|s| {
+            id.is_none_or(|i| s.header.id_str == i.as_bytes()) && name.is_none_or(|n| s.header.name == n.as_bytes())
+        });
+        let Some(snap) = found else { return Err(Error::new(crate::ErrorKind::InvalidInput, "Can't find snapshot").with_errno(libc::ENOENT)) };
+        let h = &snap.header;
+        if h.l1_size as u64 > (32 << 20) / 8 {
+            return Err(Error::invalid("Snapshot L1 table too large"));
+        }
+        if h.l1_table_offset % self.geom.cluster_size != 0 {
+            return Err(Error::invalid("Snapshot L1 table offset invalid"));
+        }
+        let bytes = read_table(&self.storage, h.l1_table_offset, h.l1_size as u64)?;
+        let l1: Vec<u64> = (0..h.l1_size as usize).filter_map(|i| L1Table::get(&bytes, i).map(|e| e.raw())).collect();
+        let size = if h.extra_data_size >= 16 { h.disk_size } else { self.header.size };
+        self.meta.lock().map_err(|_| Error::errno(libc::EIO))?.l1 = l1;
+        self.size.store(size / 512 * 512, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 impl Drop for Qcow2 {
     /// Writes cached metadata back, as closing an image does; callers that
     /// must see errors call `write_back` or `flush` before dropping.
@@ -188,7 +214,11 @@ impl Image for Qcow2 {
     }
 
     fn virtual_size(&self) -> u64 {
-        self.header.size / 512 * 512
+        self.size.load(Ordering::Relaxed)
+    }
+
+    fn load_snapshot(&self, id: Option<&str>, name: Option<&str>) -> Result<()> {
+        self.load_snapshot_tmp(id, name)
     }
 
     fn backing(&self) -> Option<&BackingRef> {
