@@ -10,6 +10,7 @@ use std::ffi::OsString;
 use std::io::Write;
 
 fn main() {
+    limit_malloc_arenas();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let argv0 = argv.first().cloned().unwrap_or_else(|| OsString::from("qimg"));
     let code = run(&argv0, argv.get(1..).unwrap_or(&[]));
@@ -34,5 +35,15 @@ fn run(argv0: &OsString, args: &[OsString]) -> i32 {
             0
         }
         Ok(args::Invocation::Command(cmd)) => commands::run(&env, cmd),
+    }
+}
+
+/// glibc gives each thread that contends for the heap an arena reserving
+/// 64 MiB of address space; with a worker pool that would break the 1 GiB
+/// address-space limits callers put on qemu-img. Two arenas are plenty.
+fn limit_malloc_arenas() {
+    // SAFETY: mallopt only changes allocator tuning; called before any thread starts.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
     }
 }

@@ -51,9 +51,7 @@ pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageErro
     while let Some((opt, v)) = ctx.next_opt(&mut g)? {
         match opt {
             "help" => return Ok(ctx.help()),
-            "options" => {
-                accumulate(&mut options, &lossy(&val(v))).map_err(|e| ctx.error(e))?
-            }
+            "options" => accumulate(&mut options, &lossy(&val(v))).map_err(|e| ctx.error(e))?,
             "format" => format = v.map(|v| lossy(&v)),
             "cache" => cache = lossy(&val(v)),
             "progress" => progress = true,

@@ -50,9 +50,7 @@ pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageErro
         match opt {
             "help" => return Ok(ctx.help()),
             "format" => format = lossy(&val(v)),
-            "options" => {
-                accumulate(&mut options, &lossy(&val(v))).map_err(|e| ctx.error(e))?
-            }
+            "options" => accumulate(&mut options, &lossy(&val(v))).map_err(|e| ctx.error(e))?,
             "backing" => backing = Some(os(val(v))),
             "backing-format" => backing_format = v.map(|v| lossy(&v)),
             "backing-unsafe" => backing_unsafe = true,

@@ -55,9 +55,7 @@ pub(super) fn parse(ctx: &Ctx, args: &[Vec<u8>]) -> Result<Invocation, UsageErro
             "format" => format = v.map(|v| lossy(&v)),
             "snapshot" => snapshot = Some(snapshot_param(ctx, &val(v))?),
             "target-format" => target_format = lossy(&val(v)),
-            "options" => {
-                accumulate(&mut options, &lossy(&val(v))).map_err(|e| ctx.error(e))?
-            }
+            "options" => accumulate(&mut options, &lossy(&val(v))).map_err(|e| ctx.error(e))?,
             "force-share" => force_share = true,
             "image-opts" => image_opts = true,
             "output" => output = ctx.output_format(&val(v))?,

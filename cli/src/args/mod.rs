@@ -6,18 +6,52 @@
 //! qemu-img rejects before touching an image is rejected here, with its exact stderr
 //! text, stdout side effects and exit status ([`UsageError`]).
 //!
-//! Option scanning is a model of glibc `getopt_long` ([`getopt`]): qemu-img acts on
-//! each option as soon as it is scanned, so the first problem in argument order is
-//! the one reported, and options may follow operands. A general-purpose parser such
-//! as clap cannot reproduce that order, glibc's ambiguity rules for abbreviated long
-//! options, `resize`'s in-order scanning of `-1G`, or the messages, so none is used.
+//! # clap declares, the scanner interprets
+//!
+//! The interface is declared exactly once, as clap [`Command`](clap::Command)s and
+//! [`Arg`](clap::Arg)s ([`decl`]): every command, its options (short and long names,
+//! whether a value is taken, value names), its operands and all help text. From that
+//! declaration:
+//!
+//! * [`scan`] derives each command's getopt short-option string (`"hf:bU"`) and long
+//!   option table at run time, and maps every option the scanner reports back to its
+//!   clap arg id, which is what the command parsers match on (`"format"`,
+//!   `"force-share"`). There is no second, hand-written option table; a test checks
+//!   that every declared option reaches an arm of its command's parser;
+//! * [`help`] renders `--help` and `COMMAND --help` with clap, so the help screens list
+//!   exactly the options that are accepted.
+//!
+//! clap's own parser is never run on `argv`. Interpretation is a model of glibc
+//! `getopt_long` ([`getopt`]) fed with the derived tables, because qemu-img's
+//! behaviour is getopt's, and a general-purpose parser differs from it in ways scripts
+//! can observe:
+//!
+//! * qemu-img acts on each option as soon as it is scanned, so the first problem in
+//!   argument order is the one reported, even a bad value before an unknown option;
+//!   clap collects everything first and validates afterwards;
+//! * glibc accepts any unambiguous abbreviation of a long option (`--out=json`), and
+//!   reports ambiguous ones with its list of candidates in table order;
+//! * option values are taken whatever they look like (`-f -U` sets the format to
+//!   `-U`), short options cluster (`-Uf raw`), operands may come before options
+//!   (permutation) unless `POSIXLY_CORRECT` is set, and `resize FILE -1G` is a size
+//!   while `-1G` anywhere else is an invalid option cluster;
+//! * the messages (`invalid option -- 'z'`, `option '--format' requires an
+//!   argument`), the `Try '... --help' for more info` line and the exit status are
+//!   glibc's and qemu-img's, byte for byte.
+//!
+//! The declaration therefore carries getopt's meaning in a few clap properties, listed
+//! in [`decl`]: declaration order is long-table order (it decides abbreviations),
+//! aliases are extra long names of one option, an operand that allows negative numbers
+//! makes a command scan in order. The behaviour is pinned by `tests.rs`, a replay of
+//! argument vectors recorded from the real qemu-img (`record/`).
 //!
 //! Each command module documents qemu-img's checks in the order qemu-img makes them.
 //! Values that are not checked before an image is opened stay unvalidated strings
 //! (format names, `-o` option strings, target cache modes of `convert`).
 //!
 //! Help screens (`-h`, `--help`, `COMMAND --help`) are qimg's own prose; only their
-//! stream and exit status follow qemu-img.
+//! stream and exit status follow qemu-img. `spec` is a qimg command qemu-img does not
+//! have; it is declared and parsed like the others.
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::ffi::OsStrExt;
