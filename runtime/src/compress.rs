@@ -57,28 +57,38 @@ pub fn decompress(codec: Codec, input: &[u8], out: &mut [u8]) -> Result<()> {
     }
 }
 
+thread_local! {
+    /// Each thread keeps its compressor: creating one allocates a few hundred
+    /// KiB, which per cluster would serialise the threads on the allocator.
+    static DEFLATE: std::cell::RefCell<flate2::Compress> =
+        std::cell::RefCell::new(flate2::Compress::new_with_window_bits(flate2::Compression::default(), false, 12));
+    static ZSTD: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
+}
+
 /// Compresses one cluster; `None` when the result would not be smaller
 /// (qemu then writes the cluster uncompressed).
 pub fn compress(codec: Codec, input: &[u8]) -> Result<Option<Vec<u8>>> {
     let out = match codec {
-        Codec::Deflate => {
-            let mut c = flate2::Compress::new_with_window_bits(flate2::Compression::default(), false, 12);
-            let mut out = vec![0u8; input.len()];
-            match c.compress(input, &mut out, flate2::FlushCompress::Finish) {
-                Ok(flate2::Status::StreamEnd) => {
-                    out.truncate(c.total_out() as usize);
-                    out
-                }
-                Ok(_) => return Ok(None),
-                Err(_) => return Err(eio()),
+        Codec::Deflate => DEFLATE.with(|c| {
+            let mut c = c.borrow_mut();
+            c.reset();
+            let mut out = Vec::with_capacity(input.len());
+            match c.compress_vec(input, &mut out, flate2::FlushCompress::Finish) {
+                Ok(flate2::Status::StreamEnd) => Ok(Some(out)),
+                Ok(_) => Ok(None),
+                Err(_) => Err(eio()),
             }
-        }
-        Codec::Zstd => match zstd::bulk::compress(input, 0) {
-            Ok(v) => v,
-            Err(_) => return Err(eio()),
-        },
+        })?,
+        Codec::Zstd => ZSTD.with(|z| {
+            let mut z = z.borrow_mut();
+            if z.is_none() {
+                *z = Some(zstd::bulk::Compressor::new(0).map_err(|_| eio())?);
+            }
+            let c = z.as_mut().ok_or_else(eio)?;
+            c.compress(input).map(Some).map_err(|_| eio())
+        })?,
     };
-    Ok((out.len() < input.len()).then_some(out))
+    Ok(out.filter(|o| o.len() < input.len()))
 }
 
 #[cfg(test)]

@@ -335,7 +335,9 @@ pub fn copy(
         }
         return Ok(());
     }
-    let workers = opts.workers.clamp(1, 16);
+    // Compression is CPU-bound: more threads than cores only add switching.
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = if opts.compress { opts.workers.min(cores) } else { opts.workers }.clamp(1, 16);
     let (tx, rx) = sync_channel::<Job>(workers);
     let rx = Mutex::new(rx);
     let turn = (Mutex::new(0u64), Condvar::new());
