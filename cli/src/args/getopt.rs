@@ -18,6 +18,10 @@
 //!   number is a cluster of (usually invalid) options.
 //!
 //! Error messages are glibc's, prefixed with the program name the caller gives.
+//!
+//! The scanner knows nothing about clap: [`scan`](super::scan) derives its short-option
+//! strings and long-option tables from the clap declaration and maps the values it
+//! reports back to clap arg ids.
 
 /// Whether a long option takes a value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,8 +12,7 @@ pub fn global(prog: &str) -> String {
 
 /// `COMMAND --help` for the declared command `cmd`.
 pub fn command(prog: &str, cmd: &str) -> String {
-    let decl = scan::command(cmd).unwrap_or_else(|| panic!("command '{cmd}' is not declared"));
-    render(decl, format!("{prog} {cmd}"))
+    render(scan::command(cmd), format!("{prog} {cmd}"))
 }
 
 /// The help screen of `decl`, its usage line starting with `invocation`.

@@ -269,11 +269,7 @@ fn parse_env(
     let Some((name, cmd_args)) = rest.split_first() else {
         return Err(ctx.error_exit("Not enough arguments"));
     };
-    let Some(cmd) = scan::interface()
-        .get_subcommands()
-        .map(clap::Command::get_name)
-        .find(|n| n.as_bytes() == name.as_slice())
-    else {
+    let Some(cmd) = scan::command_name(name) else {
         return Err(ctx.error_exit(format!("Command not found: {}", lossy(name))));
     };
     ctx.cmd = cmd;
