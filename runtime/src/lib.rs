@@ -9,11 +9,14 @@ pub mod create;
 pub mod error;
 pub mod format;
 pub mod image;
+pub mod image_opts;
 pub mod info;
 pub mod lock;
 pub mod create_opts;
+pub mod crypto;
 pub mod opts;
 pub mod probe;
+pub mod secret;
 pub mod storage;
 pub mod units;
 

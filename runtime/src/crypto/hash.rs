@@ -167,7 +167,10 @@ mod tests {
 
     #[test]
     fn digests_and_names() {
-        assert_eq!(hex(&HashAlg::Sha256.digest(&[b"a", b"bc"])), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            hex(&HashAlg::Sha256.digest(&[b"a", b"bc"])),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
         assert_eq!(hex(&HashAlg::Md5.digest(&[b"abc"])), "900150983cd24fb0d6963f7d28e17f72");
         assert_eq!(hex(&HashAlg::Ripemd160.digest(&[b"abc"])), "8eb208f7e05d987a9b044a8e98c6b087f15a0bfc");
         for h in HashAlg::ALL {

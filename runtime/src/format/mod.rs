@@ -31,7 +31,7 @@ pub const DRIVERS: &[Driver] = &[
     Driver { name: "bochs", shares_writes: false, open: None },
     Driver { name: "cloop", shares_writes: false, open: None },
     Driver { name: "dmg", shares_writes: false, open: None },
-    Driver { name: "luks", shares_writes: false, open: None },
+    Driver { name: "luks", shares_writes: false, open: Some(luks::open) },
     Driver { name: "parallels", shares_writes: false, open: None },
     Driver { name: "qcow", shares_writes: false, open: Some(qcow::open) },
     Driver { name: "qcow2", shares_writes: false, open: Some(qcow2::open) },
