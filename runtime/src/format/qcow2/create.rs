@@ -4,6 +4,7 @@
 //! clusters counted, the full header written, the image grown to its size
 //! (with preallocation), then the backing file recorded.
 
+use super::header::{write_cluster0, Extensions};
 use super::meta::Meta;
 pub use super::prealloc::Prealloc;
 use crate::create::create_file;
@@ -12,10 +13,9 @@ use crate::opts::Opts;
 use crate::storage::Storage;
 use std::sync::Arc;
 use qimg_formats::qcow2::{
-    AutoclearFeatures, CompatibleFeatures, CompressionType, FeatureName, FeatureType, Header, HeaderExtension,
-    IncompatibleFeatures, RefcountTable, RefcountTableEntry,
+    AutoclearFeatures, CompatibleFeatures, CompressionType, Header, IncompatibleFeatures, RefcountTable,
+    RefcountTableEntry,
 };
-use qimg_formats::rt::FixedStr;
 
 /// Smallest and largest cluster sizes.
 const MIN_CLUSTER_BITS: u32 = 9;
@@ -62,24 +62,6 @@ impl Default for CreateOptions {
             data_file_raw: false,
         }
     }
-}
-
-/// The feature name table qemu writes into every v3 image with clusters over 4 KiB.
-fn feature_table() -> Vec<FeatureName> {
-    let names: [(FeatureType, u8, &[u8]); 8] = [
-        (FeatureType::Incompatible, 0, b"dirty bit"),
-        (FeatureType::Incompatible, 1, b"corrupt bit"),
-        (FeatureType::Incompatible, 2, b"external data file"),
-        (FeatureType::Incompatible, 3, b"compression type"),
-        (FeatureType::Incompatible, 4, b"extended L2 entries"),
-        (FeatureType::Compatible, 0, b"lazy refcounts"),
-        (FeatureType::Autoclear, 0, b"bitmaps"),
-        (FeatureType::Autoclear, 1, b"raw external data"),
-    ];
-    names
-        .iter()
-        .map(|(kind, bit, name)| FeatureName { kind: *kind, bit: *bit, name: FixedStr::new(name).unwrap_or_default() })
-        .collect()
 }
 
 /// Checks the options in qemu's order, with its messages.
@@ -138,48 +120,6 @@ fn validate(o: &mut CreateOptions) -> Result<()> {
         ));
     }
     Ok(())
-}
-
-/// What goes into cluster 0 besides the header fields.
-struct HeaderParts<'a> {
-    backing_file: Option<&'a str>,
-    backing_format: Option<&'a str>,
-    data_file: Option<&'a str>,
-}
-
-/// Writes all of cluster 0: header, extensions, end marker, backing file name.
-fn write_cluster0(meta: &mut Meta, parts: &HeaderParts<'_>) -> Result<()> {
-    let cs = meta.geom.cluster_size as usize;
-    let mut ext = Vec::new();
-    if let Some(f) = parts.backing_format {
-        ext.push(HeaderExtension::BackingFormat(f.as_bytes().to_vec()));
-    }
-    if let Some(d) = parts.data_file {
-        ext.push(HeaderExtension::ExternalDataFile(d.as_bytes().to_vec()));
-    }
-    if meta.header.version >= 3 && cs > 4096 {
-        ext.push(HeaderExtension::FeatureNameTable(feature_table()));
-    }
-    let ext_bytes = HeaderExtension::write_list(&ext)?;
-    let header_len = meta.header.to_bytes()?.len();
-    let name_at = header_len + ext_bytes.len();
-    if let Some(name) = parts.backing_file {
-        if name_at + name.len() > cs {
-            return Err(Error::errno(libc::ENOSPC));
-        }
-        meta.header.backing_file_offset = name_at as u64;
-        meta.header.backing_file_size = name.len() as u32;
-    } else {
-        meta.header.backing_file_offset = 0;
-        meta.header.backing_file_size = 0;
-    }
-    let mut cluster = meta.header.to_bytes()?;
-    cluster.extend_from_slice(&ext_bytes);
-    if let Some(name) = parts.backing_file {
-        cluster.extend_from_slice(name.as_bytes());
-    }
-    cluster.resize(cs, 0);
-    meta.io.write_at(&cluster, 0)
 }
 
 /// The header of a new, empty image.
@@ -325,17 +265,13 @@ fn build(io: Storage, data: Option<Storage>, o: &CreateOptions) -> Result<()> {
     if meta.alloc_clusters(3 * cs)? != 0 {
         return Err(Error::corrupt("qcow2: the first cluster of a new image is in use"));
     }
-    let data_name = o.data_file.as_deref();
-    write_cluster0(&mut meta, &HeaderParts { backing_file: None, backing_format: None, data_file: data_name })?;
+    let mut ext = Extensions { data_file: o.data_file.clone(), ..Extensions::default() };
+    write_cluster0(&mut meta, &ext, None)?;
     meta.grow(o.size, o.preallocation)?;
     meta.flush()?;
     if o.backing_file.is_some() {
-        let parts = HeaderParts {
-            backing_file: o.backing_file.as_deref(),
-            backing_format: o.backing_format.as_deref(),
-            data_file: data_name,
-        };
-        write_cluster0(&mut meta, &parts)?;
+        ext.backing_format = o.backing_format.clone();
+        write_cluster0(&mut meta, &ext, o.backing_file.as_deref())?;
     }
     Ok(())
 }

@@ -1,13 +1,14 @@
 //! Reading and checking a qcow2 header and its extensions, in the order
 //! qemu checks them, so that a broken or hostile image gets qemu's message.
 
+use super::meta::Meta;
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 use qimg_formats::qcow2::{
     BitmapsExtension, CompressionType, CryptMethod, CryptoHeaderExtension, FeatureName, FeatureType, Header,
     HeaderExtension,
 };
-use qimg_formats::rt::FormatError;
+use qimg_formats::rt::{FixedStr, FormatError};
 
 /// Largest backing format name qemu accepts (its buffer is 16 bytes).
 const MAX_BACKING_FORMAT_LEN: usize = 15;
@@ -269,4 +270,74 @@ pub fn backing_file_name(h: &Header, cluster: &[u8]) -> Result<Option<String>> {
     let start = h.backing_file_offset as usize;
     let bytes = cluster.get(start..start + h.backing_file_size as usize).unwrap_or(&[]);
     Ok(Some(c_string(bytes)))
+}
+
+/// The feature name table qemu writes into every v3 image with clusters over 4 KiB.
+fn feature_table() -> Vec<FeatureName> {
+    let names: [(FeatureType, u8, &[u8]); 8] = [
+        (FeatureType::Incompatible, 0, b"dirty bit"),
+        (FeatureType::Incompatible, 1, b"corrupt bit"),
+        (FeatureType::Incompatible, 2, b"external data file"),
+        (FeatureType::Incompatible, 3, b"compression type"),
+        (FeatureType::Incompatible, 4, b"extended L2 entries"),
+        (FeatureType::Compatible, 0, b"lazy refcounts"),
+        (FeatureType::Autoclear, 0, b"bitmaps"),
+        (FeatureType::Autoclear, 1, b"raw external data"),
+    ];
+    names
+        .iter()
+        .map(|(kind, bit, name)| FeatureName { kind: *kind, bit: *bit, name: FixedStr::new(name).unwrap_or_default() })
+        .collect()
+}
+
+/// Rewrites all of cluster 0 from `meta.header`, `ext` and the backing file
+/// name, as qemu's header update does: the header (with any unknown tail
+/// fields it had), then the extensions in qemu's order (backing format,
+/// data file, encryption header pointer, feature names, bitmaps, unknown
+/// ones kept from the file), the end marker and the backing file name.
+/// Sets the header's backing file offset and size. `ENOSPC` when it all
+/// does not fit in one cluster.
+pub(super) fn write_cluster0(meta: &mut Meta, ext: &Extensions, backing_file: Option<&str>) -> Result<()> {
+    let cs = meta.geom.cluster_size as usize;
+    let mut list = Vec::new();
+    if let Some(f) = &ext.backing_format {
+        list.push(HeaderExtension::BackingFormat(f.as_bytes().to_vec()));
+    }
+    if let Some(d) = &ext.data_file {
+        list.push(HeaderExtension::ExternalDataFile(d.as_bytes().to_vec()));
+    }
+    if let Some(c) = &ext.crypto {
+        list.push(HeaderExtension::FullDiskEncryption(c.clone()));
+    }
+    if meta.header.version >= 3 && cs > 4096 {
+        list.push(HeaderExtension::FeatureNameTable(feature_table()));
+    }
+    if let Some(b) = &ext.bitmaps {
+        list.push(HeaderExtension::Bitmaps(b.clone()));
+    }
+    list.extend(ext.unknown.iter().map(|(tag, data)| HeaderExtension::Unknown { tag: *tag, data: data.clone() }));
+    let mut ext_bytes = HeaderExtension::write_list(&list)?;
+    let header_len = meta.header.to_bytes()?.len();
+    let name_at = header_len + ext_bytes.len();
+    match backing_file {
+        Some(name) if name_at + name.len() > cs => return Err(Error::errno(libc::ENOSPC)),
+        Some(name) => {
+            meta.header.backing_file_offset = name_at as u64;
+            meta.header.backing_file_size = name.len() as u32;
+        }
+        None => {
+            meta.header.backing_file_offset = 0;
+            meta.header.backing_file_size = 0;
+        }
+    }
+    let mut cluster = meta.header.to_bytes()?;
+    cluster.append(&mut ext_bytes);
+    if let Some(name) = backing_file {
+        cluster.extend_from_slice(name.as_bytes());
+    }
+    if cluster.len() > cs {
+        return Err(Error::errno(libc::ENOSPC));
+    }
+    cluster.resize(cs, 0);
+    meta.io.write_at(&cluster, 0)
 }
