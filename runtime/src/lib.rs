@@ -12,6 +12,7 @@ pub mod image;
 pub mod image_opts;
 pub mod info;
 pub mod lock;
+pub mod crash_point;
 pub mod create_opts;
 pub mod crypto;
 pub mod opts;

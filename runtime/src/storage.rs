@@ -1,6 +1,7 @@
 //! A host file holding image data or metadata: positioned I/O, sizes,
 //! allocation queries and hole punching, and QEMU-compatible locks.
 
+use crate::crash_point;
 use crate::error::{Error, Result};
 use crate::lock::{self, LockRequest};
 use std::fs::{File, OpenOptions};
@@ -107,11 +108,13 @@ impl Storage {
 
     /// Writes all of `buf` at `offset`.
     pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        crash_point::before_change();
         self.file.write_all_at(buf, offset).map_err(Error::from)
     }
 
     /// Sets the file length.
     pub fn set_len(&self, len: u64) -> Result<()> {
+        crash_point::before_change();
         self.file.set_len(len).map_err(Error::from)
     }
 
@@ -226,6 +229,7 @@ fn fallocate(file: &File, mode: libc::c_int, offset: u64, len: u64) -> Result<()
     let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
         return Err(Error::errno(libc::EFBIG));
     };
+    crash_point::before_change();
     loop {
         // SAFETY: the descriptor is valid while `file` is borrowed.
         let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, off, len) };
