@@ -79,6 +79,11 @@ pub enum Status {
     Compressed,
     /// Not stored in this layer: the backing file, or zeros, show through.
     Unallocated,
+    /// Not stored in this layer either, but a host range is already set
+    /// aside for it at `host` (qcow2 extended L2: an unallocated subcluster
+    /// of an allocated cluster). Reads fall through like [`Status::Unallocated`];
+    /// qemu's `map` shows the host offset.
+    Reserved { host: (HostFile, u64) },
 }
 
 /// A run of guest data with one status.

@@ -2,6 +2,8 @@
 //! chains, refcounts and allocation, the copy engine, probing and locking.
 //! Nothing here parses command lines or prints.
 
+pub mod blockstatus;
+pub mod compare;
 pub mod compress;
 pub mod convert;
 pub mod copy;
@@ -12,6 +14,7 @@ pub mod image;
 pub mod image_opts;
 pub mod info;
 pub mod lock;
+pub mod map;
 pub mod crash_point;
 pub mod create_opts;
 pub mod crypto;
