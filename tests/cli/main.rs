@@ -10,6 +10,7 @@ mod support;
 mod convert;
 mod compare;
 mod create;
+mod encryption;
 mod info;
 mod map;
 mod spec;
