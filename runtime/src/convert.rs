@@ -43,6 +43,8 @@ pub struct Request<'a> {
     pub snapshot: Option<SnapshotRef<'a>>,
     /// `--salvage`.
     pub salvage: bool,
+    /// `-C`.
+    pub copy_offload: bool,
 }
 
 /// Which internal snapshot to read.
@@ -115,6 +117,7 @@ pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync), warn: &copy::
             || (!req.no_create && req.sparse_size > 0 && req.backing.is_none() && target.has_zero_init()),
         rate_limit: (req.rate_limit > 0).then_some(req.rate_limit),
         salvage: req.salvage,
+        copy_offload: req.copy_offload,
     };
     let refs: Vec<&dyn Image> = sources.iter().map(|s| s.as_ref()).collect();
     copy::copy(&refs, target.as_ref(), &opts, progress, warn)?;

@@ -11,7 +11,8 @@
 use crate::blockstatus::Chain;
 use crate::compress::{self, Codec};
 use crate::error::{Error, Result};
-use crate::image::{Image, ZeroFlags};
+use crate::image::{Image, Status, ZeroFlags};
+use crate::storage::Storage;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Condvar, Mutex};
@@ -19,8 +20,6 @@ use std::sync::{Condvar, Mutex};
 /// qemu-img's convert buffer: 2 MiB.
 pub const IO_BUF_SIZE: u64 = 2 << 20;
 const SECTOR: u64 = 512;
-/// Zero runs are aligned to 4 KiB (8 sectors), as qemu aligns them.
-const ZERO_CHUNK_SECTORS: u64 = 8;
 
 /// How guest space is copied.
 #[derive(Debug, Clone)]
@@ -42,6 +41,9 @@ pub struct Options {
     pub rate_limit: Option<u64>,
     /// Turn read errors into zeros, with a warning each (`--salvage`).
     pub salvage: bool,
+    /// `-C`: copy data chunks as they are (no zero detection), inside the
+    /// kernel where source and target files allow it.
+    pub copy_offload: bool,
 }
 
 /// What a chunk of guest space is.
@@ -83,10 +85,13 @@ struct Walker<'a> {
 /// how many bytes it lasts.
 fn status_above(chain: &Chain<'_>, offset: u64, len: u64, top_only: bool) -> Result<(Kind, u64)> {
     let s = if top_only { chain.status_top(offset, len)? } else { chain.status_above(offset, len)? };
-    let kind = if top_only && !s.allocated {
-        Kind::Backing
-    } else if s.zero {
+    // Zeros first: a top layer that reads as zeros where it allocates
+    // nothing (it has no backing file, or the range is past its end) must
+    // hide the target's backing file there, as qemu's convert does.
+    let kind = if s.zero {
         Kind::Zero
+    } else if top_only && !s.allocated {
+        Kind::Backing
     } else {
         // Data, or a range no layer can classify (qemu copies those).
         Kind::Data
@@ -205,8 +210,10 @@ pub fn is_zero(buf: &[u8]) -> bool {
 }
 
 /// qemu's `is_allocated_sectors`: the length of the run of data (true) or
-/// zero (false) sectors at the start of `buf`, zero runs aligned to 4 KiB.
-fn allocated_run(buf: &[u8], sector: u64) -> (bool, u64) {
+/// zero (false) sectors at the start of `buf` (whose first sector is guest
+/// sector `sector`). Run ends are aligned to `alignment` sectors: data runs
+/// up, zero runs down, and a zero run shorter than its misalignment is data.
+fn allocated_run(buf: &[u8], sector: u64, alignment: u64) -> (bool, u64) {
     let n = buf.len() as u64 / SECTOR;
     if n == 0 {
         return (false, 0);
@@ -217,16 +224,13 @@ fn allocated_run(buf: &[u8], sector: u64) -> (bool, u64) {
     while i < n && zero_at(i) == zero {
         i += 1;
     }
-    if i == n {
-        return (!zero, i);
-    }
-    let tail = (sector + i) % ZERO_CHUNK_SECTORS;
+    let tail = (sector + i) % alignment;
     if tail != 0 {
         if zero && i <= tail {
             zero = false;
         }
         if !zero {
-            i = (i + ZERO_CHUNK_SECTORS - tail).min(n);
+            i = (i + alignment - tail).min(n);
         } else {
             i -= tail;
         }
@@ -235,17 +239,19 @@ fn allocated_run(buf: &[u8], sector: u64) -> (bool, u64) {
 }
 
 /// qemu's `is_allocated_sectors_min`: when the buffer starts with data,
-/// zero runs shorter than `min` sectors are counted as data.
+/// zero runs shorter than `min` sectors are counted as data. Runs are
+/// aligned as qemu aligns them: to `min` rounded down to a power of two.
 fn allocated_run_min(buf: &[u8], min: u64, sector: u64) -> (bool, u64) {
     let n = buf.len() as u64 / SECTOR;
+    let alignment = if min == 0 { 1 } else { 1 << min.ilog2() };
     let min = min.min(n);
-    let (data, first) = allocated_run(buf, sector);
+    let (data, first) = allocated_run(buf, sector, alignment);
     if !data {
         return (false, first);
     }
     let (mut used, mut checked) = (first, first);
     while checked < n {
-        let (d, run) = allocated_run(&buf[(checked * SECTOR) as usize..], sector + checked);
+        let (d, run) = allocated_run(&buf[(checked * SECTOR) as usize..], sector + checked, alignment);
         checked += run;
         if d {
             used = checked;
@@ -421,7 +427,8 @@ fn worker(ctx: &Ctx<'_>, rx: &Mutex<Receiver<Job>>, first_error: &Mutex<Option<(
 
 /// Reads a chunk, then writes it when its turn comes.
 fn process(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
-    if job.kind == Kind::Data {
+    let offload = ctx.opts.copy_offload && job.kind == Kind::Data;
+    if job.kind == Kind::Data && !offload {
         buf.resize(job.len as usize, 0);
         if let Err(e) = read_sources(ctx.sources, job.offset, buf) {
             if !ctx.opts.salvage {
@@ -444,13 +451,78 @@ fn process(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
             t = cv.wait(t).map_err(|_| Error::errno(libc::EIO))?;
         }
         drop(t);
-        let r = if ctx.failed.load(Ordering::SeqCst) { Ok(()) } else { write_chunk(ctx, job, buf, compressed.as_deref()) };
+        let r = match (ctx.failed.load(Ordering::SeqCst), offload) {
+            (true, _) => Ok(()),
+            (false, true) => offload_chunk(ctx, job, buf),
+            (false, false) => write_chunk(ctx, job, buf, compressed.as_deref()),
+        };
         let mut t = lock.lock().map_err(|_| Error::errno(libc::EIO))?;
         *t = (*t).max(job.seq + 1);
         cv.notify_all();
         r
+    } else if offload {
+        offload_chunk(ctx, job, buf)
     } else {
         write_chunk(ctx, job, buf, compressed.as_deref())
+    }
+}
+
+/// `convert -C` for one data chunk: each piece the sources store plainly in
+/// a host file is copied by the kernel into a target that stores guest data
+/// linearly; the rest is read and written, as it is (no zero detection).
+fn offload_chunk(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
+    let write_err = |e: Error| e.prefix(format!("error while writing at byte {}", job.offset));
+    let mut at = 0u64;
+    while at < job.len {
+        let offset = job.offset + at;
+        let (n, copied) = match (ctx.target.linear_storage(), source_host(ctx.sources, offset, job.len - at)?) {
+            (Some(dst), Some((src, host, n))) => {
+                ctx.limiter.wait(n);
+                (n, src.copy_range(host, dst, offset, n).map_err(write_err)?)
+            }
+            (_, Some((_, _, n))) => (n, 0),
+            (_, None) => (job.len - at, 0),
+        };
+        if copied < n {
+            let rest = n - copied;
+            buf.resize(rest as usize, 0);
+            read_sources(ctx.sources, offset + copied, buf)?;
+            ctx.limiter.wait(rest);
+            ctx.target.write_at(buf, offset + copied).map_err(write_err)?;
+        }
+        at += n;
+    }
+    ctx.progress.add(job.len);
+    Ok(())
+}
+
+/// Where the concatenated sources store `[offset, offset + len)` plainly:
+/// the host file, the offset in it and how many bytes from `offset` are
+/// stored contiguously there (through backing files where a layer does not
+/// allocate the range). `None` when the start is not stored that way.
+fn source_host<'a>(sources: &[&'a dyn Image], offset: u64, len: u64) -> Result<Option<(&'a Storage, u64, u64)>> {
+    let mut start = 0u64;
+    let Some((mut img, local)) = sources.iter().find_map(|s| {
+        let size = s.virtual_size();
+        let hit = (offset < start + size).then(|| (*s, offset - start));
+        start += size;
+        hit
+    }) else {
+        return Ok(None);
+    };
+    let len = len.min(img.virtual_size() - local);
+    loop {
+        let ext = img.block_status(local, len)?;
+        match ext.status {
+            Status::Data { host: Some((file, host)), zero: false } if ext.len > 0 => {
+                return Ok(img.host_storage(file).map(|s| (s, host, ext.len)));
+            }
+            Status::Unallocated | Status::Reserved { .. } => match img.backing_image() {
+                Some(b) if local < b.virtual_size() => img = b,
+                _ => return Ok(None),
+            },
+            _ => return Ok(None),
+        }
     }
 }
 
@@ -532,12 +604,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn zero_runs_are_aligned_to_4k() {
+    fn zero_runs_are_aligned() {
         let mut buf = vec![0u8; 16 * 512];
         buf[0] = 1;
         // One data sector at the start: the run rounds up to 8 sectors.
-        assert_eq!(allocated_run(&buf, 0), (true, 8));
-        assert_eq!(allocated_run(&buf[8 * 512..], 8), (false, 8));
+        assert_eq!(allocated_run(&buf, 0, 8), (true, 8));
+        assert_eq!(allocated_run(&buf[8 * 512..], 8, 8), (false, 8));
+        // A zero run ending the buffer misaligned is cut down to the boundary.
+        assert_eq!(allocated_run(&buf[8 * 512..], 9, 8), (false, 7));
         // A short zero run after data counts as data with a minimum of 8.
         let mut b2 = vec![1u8; 16 * 512];
         b2[512..1024].fill(0);

@@ -220,6 +220,18 @@ pub trait Image: Send + Sync {
     fn has_zero_init(&self) -> bool {
         false
     }
+
+    /// The host file a [`Status::Data`] host offset points into, for
+    /// copying data without reading it (`convert -C`).
+    fn host_storage(&self, _file: HostFile) -> Option<&Storage> {
+        None
+    }
+
+    /// The file that holds guest byte N at offset N, if the format stores
+    /// guest data that way (raw): `convert -C` can copy into it directly.
+    fn linear_storage(&self) -> Option<&Storage> {
+        None
+    }
 }
 
 /// Reads `buf.len()` bytes at `offset` from an optional backing image: what

@@ -6,6 +6,8 @@
 mod corpus;
 
 use qimg_runtime::convert::{convert, Request};
+use qimg_runtime::image_ref::ImageRef;
+use qimg_runtime::secret::SecretStore;
 use std::path::Path;
 use std::process::Command;
 
@@ -14,11 +16,22 @@ fn sha256(path: &Path) -> String {
     String::from_utf8_lossy(&out.stdout).split_whitespace().next().unwrap_or_default().to_string()
 }
 
-fn request<'a>(src: &'a str, fmt: &'a str, dst: &'a str, out_fmt: &'a str) -> Request<'a> {
+/// What a conversion reads and writes.
+struct Names {
+    sources: Vec<ImageRef>,
+    target: ImageRef,
+    secrets: SecretStore,
+}
+
+fn names(src: &str, fmt: &str, dst: &str) -> Names {
+    Names { sources: vec![ImageRef::file(src, Some(fmt))], target: ImageRef::file(dst, None), secrets: SecretStore::new() }
+}
+
+fn request<'a>(n: &'a Names, out_fmt: &'a str) -> Request<'a> {
     Request {
-        sources: vec![src],
-        source_format: Some(fmt),
-        target: dst,
+        sources: &n.sources,
+        target: &n.target,
+        secrets: &n.secrets,
         target_format: out_fmt,
         options: None,
         backing: None,
@@ -34,6 +47,7 @@ fn request<'a>(src: &'a str, fmt: &'a str, dst: &'a str, out_fmt: &'a str) -> Re
         force_share: false,
         snapshot: None,
         salvage: false,
+        copy_offload: false,
     }
 }
 
@@ -51,7 +65,8 @@ fn corpus_images_read_back_to_their_checksums() {
         }
         let dst = out.join("out.raw");
         let src = e.path.to_str().unwrap();
-        let r = convert(&request(src, &e.format, dst.to_str().unwrap(), "raw"), &|_| {}, &|_, _| {});
+        let n = names(src, &e.format, dst.to_str().unwrap());
+        let r = convert(&request(&n, "raw"), &|_| {}, &|_, _| {});
         match &e.guest_sha256 {
             Some(sum) => {
                 r.unwrap_or_else(|err| panic!("{}: {err}", e.path.display()));
@@ -81,7 +96,8 @@ fn qcow2_targets_compare_equal_and_check_clean() {
         let fmt = if name.ends_with(".raw") { "raw" } else { "qcow2" };
         for compress in [false, true] {
             let dst = out.join(if compress { "c.qcow2" } else { "n.qcow2" });
-            let mut req = request(src.to_str().unwrap(), fmt, dst.to_str().unwrap(), "qcow2");
+            let n = names(src.to_str().unwrap(), fmt, dst.to_str().unwrap());
+            let mut req = request(&n, "qcow2");
             req.compress = compress;
             convert(&req, &|_| {}, &|_, _| {}).unwrap_or_else(|e| panic!("{name}: {e}"));
             let check = Command::new("qemu-img").args(["check", "-f", "qcow2"]).arg(&dst).output().unwrap();

@@ -110,6 +110,7 @@ pub fn run(env: &Env, a: &Convert) -> i32 {
         force_share: a.force_share,
         snapshot,
         salvage: a.salvage,
+        copy_offload: a.copy_range,
     };
     let printer = ProgressPrinter::new(env, a.progress && !a.quiet);
     printer.update(0.0);

@@ -101,6 +101,14 @@ impl Image for Raw {
         self.storage.name().to_string()
     }
 
+    fn host_storage(&self, _: HostFile) -> Option<&Storage> {
+        Some(&self.storage)
+    }
+
+    fn linear_storage(&self) -> Option<&Storage> {
+        Some(&self.storage)
+    }
+
     fn has_zero_init(&self) -> bool {
         true
     }

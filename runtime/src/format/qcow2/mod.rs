@@ -295,6 +295,20 @@ impl Image for Qcow2 {
         self.backing_image.as_deref()
     }
 
+    /// qemu's test: an image without a backing file reads as zeros unless
+    /// it is preallocated (its first L2 table exists) and encrypted.
+    fn has_zero_init(&self) -> bool {
+        if self.backing.is_some() {
+            return false;
+        }
+        let preallocated = self.meta.lock().map_or(true, |m| m.l1.first().is_some_and(|e| *e != 0));
+        !preallocated || self.header.crypt_method == CryptMethod::None
+    }
+
+    fn host_storage(&self, file: HostFile) -> Option<&Storage> {
+        Some(self.host(file))
+    }
+
     fn host_file_name(&self, file: HostFile) -> String {
         match file {
             HostFile::Image => self.storage.name().to_string(),

@@ -38,7 +38,7 @@ impl Qcow2 {
         meta.map_range(offset, len, max).map_err(|e| self.corruption(e))
     }
 
-    fn host(&self, file: HostFile) -> &Storage {
+    pub(super) fn host(&self, file: HostFile) -> &Storage {
         match (file, &self.data) {
             (HostFile::Data, Some(d)) => d,
             _ => &self.storage,
