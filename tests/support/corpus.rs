@@ -47,9 +47,41 @@ pub fn dir() -> PathBuf {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+        settle_host_allocation(&partial);
         fs::rename(&partial, &dir).expect("publish corpus");
     }
     dir
+}
+
+/// Rewrites every file of the corpus with `cp --sparse=always`, so that what
+/// reads as zeros is a real hole rather than an unwritten extent.
+///
+/// qemu-io leaves unwritten extents (fallocated zero ranges) inside qcow2
+/// clusters. ext4 reports those as data or as holes depending on the page
+/// cache, and qemu (and qimg) consult the host file's holes when an image
+/// looks metadata-preallocated, so block status, `map` and convert progress
+/// of such a file change as soon as anything reads it. Real holes do not.
+fn settle_host_allocation(dir: &Path) {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in fs::read_dir(&d).expect("read corpus directory") {
+            let path = entry.expect("corpus directory entry").path();
+            let meta = fs::symlink_metadata(&path).expect("stat corpus file");
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                let tmp = path.with_extension("settling");
+                let ok = Command::new("cp")
+                    .args(["--sparse=always", "--preserve=mode,timestamps"])
+                    .arg(&path)
+                    .arg(&tmp)
+                    .status()
+                    .expect("run cp");
+                assert!(ok.success(), "cp --sparse=always {}", path.display());
+                fs::rename(&tmp, &path).expect("replace corpus file");
+            }
+        }
+    }
 }
 
 /// Every image of the corpus, in manifest order.
