@@ -20,6 +20,7 @@ fn main() {
 
 fn run(argv0: &OsString, args: &[OsString]) -> i32 {
     let env = commands::Env { prog: args::prog_name(argv0) };
+    install_diagnostics(&env.prog);
     match args::parse_with_argv0(argv0, args) {
         Err(e) => {
             env.out(e.stdout.as_bytes());
@@ -36,6 +37,19 @@ fn run(argv0: &OsString, args: &[OsString]) -> i32 {
         }
         Ok(args::Invocation::Command(cmd)) => commands::run(&env, cmd),
     }
+}
+
+/// Sends the runtime's diagnostics to stderr, as qemu prints them.
+fn install_diagnostics(prog: &str) {
+    let prog = prog.to_string();
+    qimg_runtime::diag::set_sink(Box::new(move |d| {
+        let _ = std::io::stdout().flush();
+        let mut err = std::io::stderr().lock();
+        let _ = match d {
+            qimg_runtime::diag::Diag::Plain(line) => writeln!(err, "{line}"),
+            qimg_runtime::diag::Diag::Report(line) => writeln!(err, "{prog}: {line}"),
+        };
+    }));
 }
 
 /// glibc gives each thread that contends for the heap an arena reserving

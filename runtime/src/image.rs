@@ -38,22 +38,32 @@ pub struct OpenOptions<'a> {
     /// Refuse writers even on formats that would share (qemu-img `convert`
     /// protects its sources this way, raw ones included).
     pub exclusive: bool,
+    /// Opened by `check` (qemu's `BDRV_O_CHECK`): broken metadata that a
+    /// check reports or repairs (a corrupt or dirty image, a bad snapshot
+    /// table) does not stop the open, and nothing is repaired on the way.
+    pub check: bool,
 }
 
 impl<'a> OpenOptions<'a> {
     /// Options for reading guest data (backing files included).
     pub fn read(format: Option<&'a str>, force_share: bool) -> Self {
-        OpenOptions { format, access: Access::READ, force_share, exclusive: false }
+        OpenOptions { format, access: Access::READ, force_share, exclusive: false, check: false }
     }
 
     /// Options for `info`: metadata only.
     pub fn info(format: Option<&'a str>, force_share: bool) -> Self {
-        OpenOptions { format, access: Access::INFO, force_share, exclusive: false }
+        OpenOptions { format, access: Access::INFO, force_share, exclusive: false, check: false }
     }
 
     /// Options for writing.
     pub fn write(format: Option<&'a str>) -> Self {
-        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false }
+        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false, check: false }
+    }
+
+    /// Options for `check`: read-only, or read-write to repair.
+    pub fn check(format: Option<&'a str>, repair: bool, force_share: bool) -> Self {
+        let access = if repair { Access::READ_WRITE } else { Access::READ };
+        OpenOptions { format, access, force_share, exclusive: false, check: true }
     }
 }
 
@@ -187,6 +197,14 @@ pub trait Image: Send + Sync {
     /// Whether a new image of this kind reads as zeros without being written.
     fn has_zero_init(&self) -> bool {
         false
+    }
+
+    /// Checks the image's metadata for consistency and, with `repair`,
+    /// repairs what it may (`qemu-img check`). Findings are emitted through
+    /// [`crate::diag`] as they are made. An error means the check could not
+    /// complete; `ENOTSUP` means the format has no checker.
+    fn check(&self, _repair: Option<crate::check::Repair>) -> Result<crate::check::CheckResult> {
+        Err(Error::errno(libc::ENOTSUP))
     }
 }
 

@@ -2,10 +2,12 @@
 //! chains, refcounts and allocation, the copy engine, probing and locking.
 //! Nothing here parses command lines or prints.
 
+pub mod check;
 pub mod compress;
 pub mod convert;
 pub mod copy;
 pub mod create;
+pub mod diag;
 pub mod error;
 pub mod format;
 pub mod image;

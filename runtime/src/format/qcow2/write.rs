@@ -113,6 +113,9 @@ impl Qcow2 {
         if offset.saturating_add(buf.len() as u64) > self.virtual_size() {
             return Err(Error::errno(libc::EIO));
         }
+        if self.is_broken() {
+            return Err(Error::errno(libc::ENOMEDIUM));
+        }
         let mut meta = self.meta.lock().map_err(|_| Error::errno(libc::EIO))?;
         if self.geom.extended_l2 {
             return self.write_subclusters(&mut meta, buf, offset);
@@ -124,12 +127,15 @@ impl Qcow2 {
             let table = meta.l2_table_for(pos)?;
             let first = meta.l2_index(pos);
             let table_end = ((pos / cs - first as u64) + meta.geom.l2_entries()) * cs;
-            let e = meta.entry(table, first).map_err(|e| self.corruption(e))?;
+            let e = match meta.entry(table, first) {
+                Ok(e) => e,
+                Err(e) => return Err(self.corruption(&mut meta, e)),
+            };
             if meta.owned(&e) {
                 // A run of owned clusters, contiguous on the host: one write.
                 let host = e.l2().host_offset();
                 if host % cs != 0 {
-                    return Err(self.corruption(unaligned(host, table, first)));
+                    return Err(self.corruption(&mut meta, unaligned(host, table, first)));
                 }
                 let mut stop = (pos - pos % cs + cs).min(end);
                 let mut index = first + 1;
@@ -197,7 +203,10 @@ impl Qcow2 {
         while pos < end {
             let table = meta.l2_table_for(pos)?;
             let index = meta.l2_index(pos);
-            let e = meta.entry(table, index).map_err(|e| self.corruption(e))?;
+            let e = match meta.entry(table, index) {
+                Ok(e) => e,
+                Err(e) => return Err(self.corruption(meta, e)),
+            };
             let cluster = pos - pos % cs;
             let in_cluster_end = (cluster + cs).min(end);
             let src = &buf[(pos - offset) as usize..(in_cluster_end - offset) as usize];
@@ -208,7 +217,7 @@ impl Qcow2 {
             if meta.owned(&e) {
                 let l2 = e.l2();
                 if l2.host_offset() % cs != 0 {
-                    return Err(self.corruption(unaligned(l2.host_offset(), table, index)));
+                    return Err(self.corruption(meta, unaligned(l2.host_offset(), table, index)));
                 }
                 // Subclusters not yet allocated get their untouched part copied in.
                 let head_from = cluster + first * sub;
