@@ -4,6 +4,7 @@
 //! past qemu's limits are dropped, oversized extra data is cut, and a table
 //! with such problems is written anew.
 
+use super::super::meta::Fail;
 use super::overlap::Section;
 use super::{say, Checker};
 use crate::check::{CheckResult, Repair};
@@ -163,6 +164,7 @@ impl Checker<'_> {
             if extra_size > MAX_EXTRA_DATA {
                 if !repair {
                     return Err(Error::invalid(format!("Too much extra metadata in snapshot table entry {i}"))
+                        .with_errno(libc::EFBIG)
                         .with_hint("You can force-remove this extra metadata with qemu-img check -r all"));
                 }
                 say(format!(
@@ -211,7 +213,7 @@ impl Checker<'_> {
             if length > MAX_TABLE_SIZE || pos - offset > i32::MAX as u64 {
                 let left = count - i;
                 if !repair {
-                    return Err(Error::invalid("Snapshot table is too big").with_hint(format!(
+                    return Err(Error::invalid("Snapshot table is too big").with_errno(libc::EFBIG).with_hint(format!(
                         "You can force-remove all {left} overhanging snapshots with qemu-img check -r all"
                     )));
                 }
@@ -286,8 +288,17 @@ impl Checker<'_> {
         self.meta.header.snapshots_offset = offset;
         self.meta.write_header()?;
         self.q.storage.sync()?;
-        self.meta.free_clusters(old_offset, old_size)?;
-        self.discard_unused(old_offset, old_size)?;
+        // qemu only warns when the old table cannot be freed.
+        match self.meta.update_refcount(old_offset, old_size, -1) {
+            Ok(()) => self.discard_unused(old_offset, old_size)?,
+            Err(e) => {
+                let errno = match e {
+                    Fail::Again => libc::EAGAIN,
+                    Fail::Err(e) => e.errno.unwrap_or(libc::EIO),
+                };
+                say(format!("qcow2_free_clusters failed: {}", strerror(errno)));
+            }
+        }
         self.snapshots.offset = offset;
         self.snapshots.size = size;
         Ok(())
