@@ -441,6 +441,9 @@ fn process(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
             t = cv.wait(t).map_err(|_| Error::errno(libc::EIO))?;
         }
         if ctx.failed.load(Ordering::SeqCst) {
+            // Pass the turn on, or the jobs after this one wait forever.
+            *t = (*t).max(job.seq + 1);
+            cv.notify_all();
             return Ok(());
         }
         drop(t);

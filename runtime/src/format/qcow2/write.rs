@@ -135,7 +135,7 @@ impl Qcow2 {
                 // A run of owned clusters, contiguous on the host: one write.
                 let host = e.l2().host_offset();
                 if host % cs != 0 {
-                    return Err(self.corruption(&mut meta, unaligned(host, table, first)));
+                    return Err(self.corruption(&mut meta, unaligned_copied(e.l2(), pos)));
                 }
                 let mut stop = (pos - pos % cs + cs).min(end);
                 let mut index = first + 1;
@@ -217,7 +217,7 @@ impl Qcow2 {
             if meta.owned(&e) {
                 let l2 = e.l2();
                 if l2.host_offset() % cs != 0 {
-                    return Err(self.corruption(meta, unaligned(l2.host_offset(), table, index)));
+                    return Err(self.corruption(meta, unaligned_copied(l2, pos)));
                 }
                 // Subclusters not yet allocated get their untouched part copied in.
                 let head_from = cluster + first * sub;
@@ -275,12 +275,14 @@ impl Qcow2 {
     }
 }
 
-fn unaligned(host: u64, table: u64, index: usize) -> Error {
+/// qemu's corruption event for a cluster owned by the image whose host
+/// offset is not cluster aligned, found when writing at guest `guest`.
+fn unaligned_copied(entry: L2Entry, guest: u64) -> Error {
     corrupt(format!(
-        "Cluster allocation offset {} unaligned (L2 offset: {}, L2 index: {})",
-        c_hex(host),
-        c_hex(table),
-        c_hex(index as u64)
+        "{} cluster offset {} unaligned (guest offset: {})",
+        if entry.zero() { "Preallocated zero" } else { "Data" },
+        c_hex(entry.host_offset()),
+        c_hex(guest)
     ))
 }
 
