@@ -128,7 +128,8 @@ impl Qcow2 {
             _ => None,
         };
         let storage = Arc::new(storage);
-        let meta = Meta::new(storage.clone(), data.clone(), header.clone(), reftable, l1);
+        let mut meta = Meta::new(storage.clone(), data.clone(), header.clone(), reftable, l1);
+        meta.lazy = opts.access.write && header.version >= 3 && header.compatible_features.lazy_refcounts();
         Ok(Qcow2 {
             storage,
             data,

@@ -42,6 +42,7 @@ impl Meta {
     }
 
     fn set_entry(&mut self, table: u64, index: usize, raw: u64, bitmap: Option<(u32, u32)>) -> Result<()> {
+        self.note_l2_change()?;
         let extended = self.geom.extended_l2;
         let buf = self.l2_table(table)?;
         if extended {
