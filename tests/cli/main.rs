@@ -7,7 +7,11 @@ mod corpus;
 #[allow(dead_code)]
 mod support;
 
+mod check;
 mod convert;
+mod crash_convert;
+#[allow(dead_code)]
+mod crash_support;
 mod create;
 mod info;
 mod spec;
