@@ -64,7 +64,7 @@ impl Meta {
     /// A refcount block must be cluster aligned; anything else is a
     /// corruption (qemu's message).
     fn check_refblock_offset(&self, block: u64, table_index: usize) -> Result<()> {
-        if block % self.geom.cluster_size == 0 {
+        if block.is_multiple_of(self.geom.cluster_size) {
             return Ok(());
         }
         Err(Error::corrupt(format!(

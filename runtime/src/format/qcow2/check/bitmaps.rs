@@ -83,7 +83,7 @@ impl Checker<'_> {
         let known = BitmapFlags::IN_USE.union(BitmapFlags::AUTO).bits();
         let fits = e.bitmap_table_size != 0
             && e.bitmap_table_offset != 0
-            && e.bitmap_table_offset % cs == 0
+            && e.bitmap_table_offset.is_multiple_of(cs)
             && e.bitmap_table_size as u64 <= MAX_TABLE_ENTRIES
             && GRANULARITY_BITS.contains(&e.granularity_bits)
             && e.flags.bits() & !known == 0
@@ -100,5 +100,5 @@ impl Checker<'_> {
 
 /// qemu's `check_table_entry`.
 fn valid_table_entry(e: BitmapTableEntry, cluster_size: u64) -> bool {
-    e.reserved_bits() == 0 && (e.offset() == 0 || (!e.all_ones() && e.offset() % cluster_size == 0))
+    e.reserved_bits() == 0 && (e.offset() == 0 || (!e.all_ones() && e.offset().is_multiple_of(cluster_size)))
 }

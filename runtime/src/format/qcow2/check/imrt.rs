@@ -98,39 +98,32 @@ impl Imrt {
 
     /// The first cluster in `[from, to)` with a non-zero count.
     pub fn next_used(&self, from: u64, to: u64) -> Option<u64> {
-        let to = to.min(self.len);
-        let mut i = from;
-        while i < to {
-            match self.chunks.get((i >> CHUNK_BITS) as usize) {
-                Some(Some(chunk)) => {
-                    let end = ((i | (CHUNK - 1)) + 1).min(to);
-                    let cells = &chunk[(i % CHUNK) as usize..(i % CHUNK + (end - i)) as usize];
-                    if let Some(k) = cells.iter().position(|c| *c != 0) {
-                        return Some(i + k as u64);
-                    }
-                    i = end;
-                }
-                _ => i = (i | (CHUNK - 1)) + 1,
-            }
-        }
-        None
+        self.find(from, to, false, |c| c != 0)
     }
 
     /// The first cluster in `[from, to)` with a zero count.
     pub fn next_free(&self, from: u64, to: u64) -> Option<u64> {
+        self.find(from, to, true, |c| c == 0)
+    }
+
+    /// The first cluster in `[from, to)` whose cell satisfies `hit`;
+    /// `unallocated` says whether the clusters of a chunk never used do.
+    fn find(&self, from: u64, to: u64, unallocated: bool, hit: impl Fn(u16) -> bool) -> Option<u64> {
+        let to = to.min(self.len);
         let mut i = from;
         while i < to {
+            let end = ((i | (CHUNK - 1)) + 1).min(to);
             match self.chunks.get((i >> CHUNK_BITS) as usize) {
                 Some(Some(chunk)) => {
-                    let end = ((i | (CHUNK - 1)) + 1).min(to);
                     let cells = &chunk[(i % CHUNK) as usize..(i % CHUNK + (end - i)) as usize];
-                    if let Some(k) = cells.iter().position(|c| *c == 0) {
+                    if let Some(k) = cells.iter().position(|c| hit(*c)) {
                         return Some(i + k as u64);
                     }
-                    i = end;
                 }
-                _ => return Some(i),
+                _ if unallocated => return Some(i),
+                _ => {}
             }
+            i = end;
         }
         None
     }

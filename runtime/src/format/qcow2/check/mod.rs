@@ -203,7 +203,7 @@ impl<'a> Checker<'a> {
             let sn = &self.snapshots.entries[i];
             let (offset, size) = (sn.l1_table_offset, sn.l1_size);
             let (id, name) = (sn.id.clone(), sn.name.clone());
-            if offset % cs != 0 {
+            if !offset.is_multiple_of(cs) {
                 say(format!(
                     "ERROR snapshot {id} ({name}) l1_offset={}: L1 table is not cluster aligned; snapshot table \
                      entry corrupted",

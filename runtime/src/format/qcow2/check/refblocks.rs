@@ -29,7 +29,7 @@ impl Checker<'_> {
                 *rebuild = true;
                 continue;
             }
-            if offset % cs != 0 {
+            if !offset.is_multiple_of(cs) {
                 say(format!("ERROR refcount block {i} is not cluster aligned; refcount table entry corrupted"));
                 res.corruptions += 1;
                 *rebuild = true;

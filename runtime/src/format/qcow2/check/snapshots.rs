@@ -87,7 +87,7 @@ impl Checker<'_> {
         let bad = if count > MAX_SNAPSHOTS {
             Some(("snapshot table too large", libc::EFBIG))
         } else if (i64::MAX as u64 - count as u64 * SnapshotHeader::MIN_SIZE as u64) < offset
-            || offset % self.cluster_size() != 0
+            || !offset.is_multiple_of(self.cluster_size())
         {
             Some(("snapshot table offset invalid", libc::EINVAL))
         } else {

@@ -117,7 +117,7 @@ impl Checker<'_> {
             }
             let l2_offset = entry.l2_offset();
             self.inc(imrt, res, l2_offset, cs as i64)?;
-            if l2_offset % cs != 0 {
+            if !l2_offset.is_multiple_of(cs) {
                 say(format!("ERROR l2_offset={l2_offset:x}: Table is not cluster aligned; L1 entry corrupted"));
                 res.corruptions += 1;
             }
@@ -206,7 +206,7 @@ impl Checker<'_> {
                             "ERROR offset={offset:x}: Allocated cluster has corrupted subcluster allocation bitmap"
                         ));
                     }
-                    if offset % cs != 0 {
+                    if !offset.is_multiple_of(cs) {
                         res.corruptions += 1;
                         let has_data =
                             if self.meta.geom.extended_l2 { e.alloc_bits() != 0 } else { !e.l2().zero() };
