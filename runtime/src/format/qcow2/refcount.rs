@@ -73,6 +73,18 @@ impl Meta {
         )))
     }
 
+    /// A copy of refcount block `table_index` (`None` where the table names
+    /// no block).
+    pub(super) fn refcount_block(&mut self, table_index: usize) -> Result<Option<Vec<u8>>> {
+        let Some(&block) = self.reftable.get(table_index) else { return Ok(None) };
+        if block == 0 {
+            return Ok(None);
+        }
+        self.check_refblock_offset(block, table_index)?;
+        self.refblock_room(block)?;
+        Ok(Some(self.refblocks.get(&self.io, block)?.clone()))
+    }
+
     /// The refcount of cluster `cluster_index` (0 past the table).
     pub fn refcount(&mut self, cluster_index: u64) -> Result<u64> {
         let (ti, bi) = self.refblock_index(cluster_index);

@@ -6,18 +6,35 @@ use super::imrt::Imrt;
 use super::{say, Checker};
 use crate::check::{CheckResult, Repair};
 use crate::error::{Error, ErrorKind, Result};
+use qimg_formats::qcow2::RefcountBlock;
+
+/// The refcount block a reader looked at last: its index in the refcount
+/// table and its contents (`None` where the table names no block).
+pub(super) type LastBlock = Option<(usize, Option<Vec<u8>>)>;
 
 impl Checker<'_> {
-    /// The refcount of cluster `index` as the image says it; an unaligned
-    /// refcount block is a corruption event.
-    pub(super) fn disk_refcount(&mut self, index: u64) -> Result<u64> {
-        match self.meta.refcount(index) {
-            Err(e) if e.kind == ErrorKind::Corrupt => {
-                self.q.signal_corruption(self.meta, true, &e.message);
-                Err(Error::errno(libc::EIO))
-            }
-            r => r,
+    /// The refcount of cluster `index` as the image says it, read through
+    /// `last` (the refcount block read last, kept for the next call); an
+    /// unaligned refcount block is a corruption event.
+    pub(super) fn disk_refcount(&mut self, last: &mut LastBlock, index: u64) -> Result<u64> {
+        let bits = self.meta.geom.refblock_bits;
+        let table_index = (index >> bits) as usize;
+        if last.as_ref().map(|l| l.0) != Some(table_index) {
+            let block = match self.meta.refcount_block(table_index) {
+                Ok(b) => b,
+                Err(e) if e.kind == ErrorKind::Corrupt => {
+                    self.q.signal_corruption(self.meta, true, &e.message);
+                    return Err(Error::errno(libc::EIO));
+                }
+                Err(e) => return Err(e),
+            };
+            *last = Some((table_index, block));
         }
+        let refcount_bits = 1u32 << self.meta.geom.refcount_order;
+        Ok(match last {
+            Some((_, Some(b))) => RefcountBlock::get(b, (index & ((1 << bits) - 1)) as usize, refcount_bits).unwrap_or(0),
+            _ => 0,
+        })
     }
 
     /// Compares every cluster's counted references (`imrt`) with its refcount
@@ -32,28 +49,44 @@ impl Checker<'_> {
     ) -> u64 {
         let n = imrt.len();
         let bits = self.meta.geom.refblock_bits;
+        let refcount_bits = 1u32 << self.meta.geom.refcount_order;
         let mut highest = 0;
         let mut i = 0;
         while i < n {
-            // Skip what neither the disk nor the counts can have in use.
             let block = i >> bits;
-            let on_disk = self.meta.reftable.get(block as usize).copied();
-            if on_disk.unwrap_or(0) == 0 {
-                let end = if on_disk.is_none() { n } else { ((block + 1) << bits).min(n) };
-                match imrt.next_used(i, end) {
-                    Some(j) => i = j,
-                    None => {
-                        i = end;
-                        continue;
+            let start = block << bits;
+            let end = ((block + 1) << bits).min(n);
+            // One read of the block for all its clusters.
+            let counts = match self.meta.refcount_block(block as usize) {
+                Ok(Some(b)) => Ok(b),
+                Ok(None) => {
+                    // Nothing on disk: only counted clusters can differ.
+                    let to = if block as usize >= self.meta.reftable.len() { n } else { end };
+                    match imrt.next_used(i, to) {
+                        Some(j) => i = j,
+                        None => i = to,
                     }
+                    continue;
                 }
+                Err(e) if e.kind == ErrorKind::Corrupt => {
+                    self.q.signal_corruption(self.meta, true, &e.message);
+                    Err(Error::errno(libc::EIO))
+                }
+                Err(e) => Err(e),
+            };
+            for c in i..end {
+                let on_disk = match &counts {
+                    Ok(b) => Ok(RefcountBlock::get(b, (c - start) as usize, refcount_bits).unwrap_or(0)),
+                    Err(e) => Err(e.clone()),
+                };
+                self.compare_one(res, fix, rebuild, imrt, c, on_disk, &mut highest);
             }
-            self.compare_one(res, fix, rebuild, imrt, i, &mut highest);
-            i += 1;
+            i = end;
         }
         highest
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn compare_one(
         &mut self,
         res: &mut CheckResult,
@@ -61,9 +94,10 @@ impl Checker<'_> {
         rebuild: &mut bool,
         imrt: &Imrt,
         i: u64,
+        on_disk: Result<u64>,
         highest: &mut u64,
     ) {
-        let on_disk = match self.disk_refcount(i) {
+        let on_disk = match on_disk {
             Ok(r) => r,
             Err(e) => {
                 say(format!("Can't get refcount for cluster {i}: {}", e.message));

@@ -20,13 +20,14 @@ impl Checker<'_> {
         let cb = self.cluster_bits();
         let cs = self.cluster_size();
         let word = if repair { "Repairing" } else { "ERROR" };
+        let mut last = None;
         for i in 0..self.meta.l1.len() {
             let l1 = L1Entry::from_raw(self.meta.l1[i]);
             let l2_offset = l1.l2_offset();
             if l2_offset == 0 {
                 continue;
             }
-            let Ok(refcount) = self.disk_refcount(l2_offset >> cb) else { continue };
+            let Ok(refcount) = self.disk_refcount(&mut last, l2_offset >> cb) else { continue };
             if (refcount == 1) != l1.copied() {
                 res.corruptions += 1;
                 say(format!("{word} OFLAG_COPIED L2 cluster: l1_index={i} l1_entry={:x} refcount={refcount}", l1.raw()));
@@ -55,7 +56,7 @@ impl Checker<'_> {
                 let l2 = L2Entry::from_raw(e.raw);
                 let refcount = match self.q.data {
                     Some(_) => 1,
-                    None => match self.disk_refcount(l2.host_offset() >> cb) {
+                    None => match self.disk_refcount(&mut last, l2.host_offset() >> cb) {
                         Ok(r) => r,
                         Err(_) => continue,
                     },
