@@ -353,7 +353,13 @@ fn snapshot_table_problems() {
         f(&mut img);
         let image = format!("{name}.qcow2");
         img.save_as(&dir.join(&image));
-        all_variants(&dir, &image);
+        // (qemu takes half a minute to repair the last one: two variants do.)
+        if name == "snap-offset-past-eof" {
+            same_on_copies(&dir, &image, &[]);
+            same_on_copies(&dir, &image, &["-r", "all"]);
+        } else {
+            all_variants(&dir, &image);
+        }
     };
     let entry = |i: &Qcow2File| SnapshotHeader::read(i.at(first)).unwrap();
     let put = |i: &mut Qcow2File, h: &SnapshotHeader| {
