@@ -14,6 +14,8 @@ const MAX_PHYS_SIZE: u64 = 0x2000_0000;
 const GRANULARITY_BITS: std::ops::RangeInclusive<u8> = 9..=31;
 const MAX_NAME_SIZE: u16 = 1023;
 const MAX_DIRECTORY_SIZE: u64 = 1024 * 65535;
+/// The longest directory entry: the fixed part, the longest name, padding.
+const MAX_ENTRY_SIZE: u64 = BitmapDirectoryEntry::MIN_SIZE as u64 + MAX_NAME_SIZE as u64 + 7;
 
 /// A bitmap's table: where and how many entries.
 struct BitmapTableRef {
@@ -56,6 +58,12 @@ impl Checker<'_> {
     /// Reads the bitmap directory with qemu's checks; `None` if it is broken.
     fn load_bitmap_directory(&self, offset: u64, size: u64, count: u32) -> Option<Vec<BitmapTableRef>> {
         if size == 0 || size > MAX_DIRECTORY_SIZE {
+            return None;
+        }
+        // Past the end of the file the directory reads as zeros, and an
+        // entry of zeros is invalid: one that long cannot be valid.
+        let in_file = self.file_len.saturating_sub(offset);
+        if size > in_file + MAX_ENTRY_SIZE {
             return None;
         }
         let mut dir = vec![0u8; size as usize];

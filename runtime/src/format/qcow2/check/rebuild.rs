@@ -8,8 +8,11 @@ use super::imrt::Imrt;
 use super::overlap::Section;
 use super::Checker;
 use crate::check::CheckResult;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use qimg_formats::qcow2::{RefcountBlock, RefcountTable, RefcountTableEntry};
+
+/// The most refcount table entries a rebuild writes: what qemu opens (8 MiB).
+const MAX_REFTABLE_ENTRIES: usize = (8 << 20) / RefcountTable::ENTRY_SIZE;
 
 /// Prefixes an error as qemu's `error_setg_errno(errp, ret, what)` does.
 fn failed(what: &str) -> impl Fn(Error) -> Error + '_ {
@@ -90,7 +93,12 @@ impl Checker<'_> {
                         .map_err(failed("ERROR allocating refblock"))?;
                     end = end.max(o / cs + 1);
                     if table.len() <= index {
-                        table.resize((index + 1).div_ceil(entries_per_cluster) * entries_per_cluster, 0);
+                        let entries = (index + 1).div_ceil(entries_per_cluster) * entries_per_cluster;
+                        if entries > MAX_REFTABLE_ENTRIES {
+                            return Err(Error::new(ErrorKind::Io, "ERROR allocating reftable memory")
+                                .with_errno(libc::ENOMEM));
+                        }
+                        table.resize(entries, 0);
                         grown = true;
                     }
                     table[index] = o;
