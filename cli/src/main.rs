@@ -7,12 +7,14 @@ mod commands;
 mod output;
 
 use std::ffi::OsString;
+use std::io::Write;
 
 fn main() {
     limit_malloc_arenas();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let argv0 = argv.first().cloned().unwrap_or_else(|| OsString::from("qimg"));
     let env = commands::Env::new(args::prog_name(&argv0));
+    install_diagnostics(&env.prog);
     let code = run(&env, &argv0, argv.get(1..).unwrap_or(&[]));
     env.flush_out();
     std::process::exit(code);
@@ -35,6 +37,19 @@ fn run(env: &commands::Env, argv0: &OsString, args: &[OsString]) -> i32 {
         }
         Ok(args::Invocation::Command(cmd)) => commands::run(env, cmd),
     }
+}
+
+/// Sends the runtime's diagnostics to stderr, unbuffered, as qemu prints
+/// them (stdout keeps its own buffering).
+fn install_diagnostics(prog: &str) {
+    let prog = prog.to_string();
+    qimg_runtime::diag::set_sink(Box::new(move |d| {
+        let mut err = std::io::stderr().lock();
+        let _ = match d {
+            qimg_runtime::diag::Diag::Plain(line) => writeln!(err, "{line}"),
+            qimg_runtime::diag::Diag::Report(line) => writeln!(err, "{prog}: {line}"),
+        };
+    }));
 }
 
 /// glibc gives each thread that contends for the heap an arena reserving

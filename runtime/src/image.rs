@@ -41,6 +41,10 @@ pub struct OpenOptions<'a> {
     pub exclusive: bool,
     /// Where an encrypted image's passphrase comes from.
     pub keys: Keys<'a>,
+    /// Opened by `check` (qemu's `BDRV_O_CHECK`): broken metadata that a
+    /// check reports or repairs (a corrupt or dirty image, a bad snapshot
+    /// table) does not stop the open, and nothing is repaired on the way.
+    pub check: bool,
 }
 
 /// The key options of an encrypted image (`--object secret,...` and
@@ -70,17 +74,23 @@ impl Keys<'_> {
 impl<'a> OpenOptions<'a> {
     /// Options for reading guest data (backing files included).
     pub fn read(format: Option<&'a str>, force_share: bool) -> Self {
-        OpenOptions { format, access: Access::READ, force_share, exclusive: false, keys: Keys::default() }
+        OpenOptions { format, access: Access::READ, force_share, exclusive: false, keys: Keys::default(), check: false }
     }
 
     /// Options for `info`: metadata only.
     pub fn info(format: Option<&'a str>, force_share: bool) -> Self {
-        OpenOptions { format, access: Access::INFO, force_share, exclusive: false, keys: Keys::default() }
+        OpenOptions { format, access: Access::INFO, force_share, exclusive: false, keys: Keys::default(), check: false }
     }
 
     /// Options for writing.
     pub fn write(format: Option<&'a str>) -> Self {
-        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false, keys: Keys::default() }
+        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false, keys: Keys::default(), check: false }
+    }
+
+    /// Options for `check`: read-only, or read-write to repair.
+    pub fn check(format: Option<&'a str>, repair: bool, force_share: bool) -> Self {
+        let access = if repair { Access::READ_WRITE } else { Access::READ };
+        OpenOptions { format, access, force_share, exclusive: false, keys: Keys::default(), check: true }
     }
 }
 
@@ -231,6 +241,14 @@ pub trait Image: Send + Sync {
     /// guest data that way (raw): `convert -C` can copy into it directly.
     fn linear_storage(&self) -> Option<&Storage> {
         None
+    }
+
+    /// Checks the image's metadata for consistency and, with `repair`,
+    /// repairs what it may (`qemu-img check`). Findings are emitted through
+    /// [`crate::diag`] as they are made. An error means the check could not
+    /// complete; `ENOTSUP` means the format has no checker.
+    fn check(&self, _repair: Option<crate::check::Repair>) -> Result<crate::check::CheckResult> {
+        Err(Error::errno(libc::ENOTSUP))
     }
 }
 

@@ -3,11 +3,13 @@
 //! Nothing here parses command lines or prints.
 
 pub mod blockstatus;
+pub mod check;
 pub mod compare;
 pub mod compress;
 pub mod convert;
 pub mod copy;
 pub mod create;
+pub mod diag;
 pub mod error;
 pub mod format;
 pub mod image;

@@ -7,8 +7,12 @@ mod corpus;
 #[allow(dead_code)]
 mod support;
 
+mod check;
 mod convert;
 mod compare;
+mod crash_convert;
+#[allow(dead_code)]
+mod crash_support;
 mod create;
 mod encryption;
 mod info;

@@ -1,6 +1,7 @@
 //! One module per qemu-img command: each turns parsed arguments into
 //! runtime calls and prints the results exactly as qemu-img does.
 
+mod check;
 mod compare;
 mod convert;
 mod create;
@@ -131,6 +132,7 @@ pub fn secrets(objects: &[ObjectDef]) -> Result<SecretStore, Error> {
 pub fn run(env: &Env, cmd: Command) -> i32 {
     match cmd {
         Command::Info(a) => info::run(env, &a),
+        Command::Check(a) => check::run(env, &a),
         Command::Create(a) => create::run(env, &a),
         Command::Convert(a) => convert::run(env, &a),
         Command::Map(a) => map::run(env, &a),

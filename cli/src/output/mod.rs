@@ -12,10 +12,12 @@
 //! * [`snapshot_table`]: the snapshot table of `snapshot -l` and `info`.
 //! * [`map_rows`]: `map` human rows and JSON entries.
 //! * [`progress`]: the `-p` progress line.
+//! * [`check_report`]: `check`'s human and JSON reports.
 //! * [`c_printf`], [`mod_utf8`]: the C `printf` conversions and the modified-UTF-8 decoder
 //!   the above depend on.
 
 pub mod c_printf;
+pub mod check_report;
 pub mod human_dump;
 pub mod json;
 pub mod map_rows;

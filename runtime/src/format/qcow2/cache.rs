@@ -88,6 +88,11 @@ impl MetaCache {
         Ok(())
     }
 
+    /// Forgets every entry (the caller wrote back what it must keep).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     /// Writes back every dirty entry, in offset order.
     pub fn flush(&mut self, io: &Storage) -> Result<()> {
         let mut dirty: Vec<u64> = self.entries.iter().filter(|(_, e)| e.dirty).map(|(o, _)| *o).collect();

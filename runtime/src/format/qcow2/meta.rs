@@ -119,6 +119,9 @@ pub(super) struct Meta {
     /// L1 entries, decoded.
     pub l1: Vec<u64>,
     pub l2: MetaCache,
+    /// Lazy refcounts: refcount blocks may reach the disk after the L2
+    /// tables that depend on them, once the image is marked dirty.
+    pub lazy: bool,
 }
 
 impl Meta {
@@ -141,6 +144,7 @@ impl Meta {
             pending_free: Vec::new(),
             l1,
             l2: MetaCache::new(l2_clusters, cs),
+            lazy: false,
         }
     }
 
@@ -150,9 +154,38 @@ impl Meta {
         self.io.write_at(&bytes, 0)
     }
 
-    /// Writes back every dirty refcount block, then every dirty L2 table,
+    /// With lazy refcounts, marks the image dirty before its first L2 change
+    /// (qemu's `qcow2_mark_dirty`): from then on refcounts may lag on disk.
+    pub fn note_l2_change(&mut self) -> Result<()> {
+        if !self.lazy || self.header.incompatible_features.dirty() {
+            return Ok(());
+        }
+        self.header.incompatible_features.set_dirty(true);
+        self.write_header()?;
+        self.io.sync()
+    }
+
+    /// Whether refcount updates are being deferred (lazy and marked dirty).
+    fn deferring(&self) -> bool {
+        self.lazy && self.header.incompatible_features.dirty()
+    }
+
+    /// Writes back refcount blocks before L2 tables that depend on them,
+    /// unless refcount updates are being deferred.
+    pub(super) fn refblocks_before_l2(&mut self) -> Result<()> {
+        if self.deferring() {
+            return Ok(());
+        }
+        self.refblocks.flush(&self.io)
+    }
+
+    /// Writes back every dirty refcount block, then every dirty L2 table
+    /// (the other way round when refcounts are deferred, as qemu does),
     /// then drops the references those tables no longer hold.
     pub fn flush(&mut self) -> Result<()> {
+        if self.deferring() {
+            self.l2.flush(&self.io)?;
+        }
         self.refblocks.flush(&self.io)?;
         self.l2.flush(&self.io)?;
         if !self.pending_free.is_empty() {

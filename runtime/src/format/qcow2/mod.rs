@@ -3,6 +3,8 @@
 
 mod bitmap;
 mod cache;
+mod check;
+mod corrupt;
 pub mod create;
 mod crypt;
 mod header;
@@ -47,6 +49,8 @@ pub struct Qcow2 {
     meta: Mutex<Meta>,
     /// Whether a corruption event was reported already (qemu reports one).
     corruption_reported: AtomicBool,
+    /// A fatal corruption was found: the image is no longer used.
+    broken: AtomicBool,
     /// Whether the image looks preallocated (decided on first use, as qemu does).
     metadata_prealloc: OnceLock<bool>,
     /// The guest size: the header's, or a loaded snapshot's.
@@ -71,7 +75,15 @@ fn read_table(storage: &Storage, offset: u64, count: u64) -> Result<Vec<u8>> {
 
 impl Qcow2 {
     fn open(storage: Storage, opts: &OpenOptions<'_>, depth: usize) -> Result<Qcow2> {
-        let how = header::HeaderOpen { write: opts.access.write, check: false };
+        let image = Qcow2::open_image(storage, opts, depth)?;
+        if opts.access.write && !opts.check {
+            image.repair_if_dirty()?;
+        }
+        Ok(image)
+    }
+
+    fn open_image(storage: Storage, opts: &OpenOptions<'_>, depth: usize) -> Result<Qcow2> {
+        let how = header::HeaderOpen { write: opts.access.write, check: opts.check };
         let (header, cluster) = header::read(&storage, how)?;
         let geom = Geometry::of(&header);
         let l1_bytes = read_table(&storage, header.l1_table_offset, header.l1_size as u64)?;
@@ -123,13 +135,18 @@ impl Qcow2 {
             filename: name,
             format: ext.backing_format.clone(),
         });
-        let snapshots = snapshot::read_table(&storage, header.snapshots_offset, header.nb_snapshots)?;
+        // A check reads (and may repair) the snapshot table itself.
+        let snapshots = match opts.check {
+            true => Vec::new(),
+            false => snapshot::read_table(&storage, header.snapshots_offset, header.nb_snapshots)?,
+        };
         let backing_image = match (&backing, opts.access.io) {
             (Some(b), true) => Some(open_backing(b, opts, depth)?),
             _ => None,
         };
         let storage = Arc::new(storage);
-        let meta = Meta::new(storage.clone(), data.clone(), header.clone(), reftable, l1);
+        let mut meta = Meta::new(storage.clone(), data.clone(), header.clone(), reftable, l1);
+        meta.lazy = opts.access.write && header.version >= 3 && header.compatible_features.lazy_refcounts();
         Ok(Qcow2 {
             storage,
             data,
@@ -142,6 +159,7 @@ impl Qcow2 {
             warnings,
             meta: Mutex::new(meta),
             corruption_reported: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
             metadata_prealloc: OnceLock::new(),
             size: AtomicU64::new(header.size / 512 * 512),
             cipher,
@@ -208,12 +226,10 @@ impl Qcow2 {
 }
 
 impl Drop for Qcow2 {
-    /// Writes cached metadata back, as closing an image does; callers that
-    /// must see errors call `write_back` or `flush` before dropping.
+    /// Closes the image: writes cached metadata back and clears the dirty
+    /// bit; callers that must see errors call `write_back` or `flush` first.
     fn drop(&mut self) {
-        if let Ok(mut meta) = self.meta.lock() {
-            let _ = meta.flush();
-        }
+        self.close();
     }
 }
 
@@ -345,5 +361,10 @@ impl Image for Qcow2 {
             format_specific: Some(FormatSpecific::Qcow2(self.format_specific()?)),
             children: vec![file_child(&self.storage)?],
         })
+    }
+
+    fn check(&self, repair: Option<crate::check::Repair>) -> Result<crate::check::CheckResult> {
+        let mut meta = self.meta.lock().map_err(|_| Error::errno(libc::EIO))?;
+        self.check_locked(&mut meta, repair)
     }
 }

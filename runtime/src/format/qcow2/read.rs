@@ -5,11 +5,10 @@
 use super::map::{Kind, Piece};
 use super::Qcow2;
 use crate::compress::{self, Codec};
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, Result};
 use crate::image::{read_backing, Extent, HostFile, Image, Status};
 use crate::storage::Storage;
 use qimg_formats::qcow2::{CompressedDescriptor, CompressionType, CryptMethod};
-use std::sync::atomic::Ordering;
 
 /// Pieces looked up per lock acquisition.
 const PIECES_PER_LOOKUP: usize = 4096;
@@ -17,25 +16,15 @@ const PIECES_PER_LOOKUP: usize = 4096;
 const MAX_STATUS_BYTES: u64 = i32::MAX as u64;
 
 impl Qcow2 {
-    /// Reports a corruption event once, as qemu does for an image it cannot
-    /// mark (opened read-only), and turns it into an I/O error.
-    pub(super) fn corruption(&self, e: Error) -> Error {
-        if e.kind != ErrorKind::Corrupt {
-            return e;
-        }
-        let mut out = Error::errno(libc::EIO);
-        if !self.corruption_reported.swap(true, Ordering::SeqCst) {
-            out.preamble = Some(format!(
-                "qcow2: Image is corrupt: {}; further non-fatal corruption events will be suppressed\n",
-                e.message
-            ));
-        }
-        out
-    }
-
     fn lookup(&self, offset: u64, len: u64, max: usize) -> Result<Vec<Piece>> {
+        if self.is_broken() {
+            return Err(Error::errno(libc::ENOMEDIUM));
+        }
         let mut meta = self.meta.lock().map_err(|_| Error::errno(libc::EIO))?;
-        meta.map_range(offset, len, max).map_err(|e| self.corruption(e))
+        match meta.map_range(offset, len, max) {
+            Ok(pieces) => Ok(pieces),
+            Err(e) => Err(self.corruption(&mut meta, e)),
+        }
     }
 
     pub(super) fn host(&self, file: HostFile) -> &Storage {

@@ -5,7 +5,7 @@
 //! of the used space.
 
 use super::meta::{settle, Fail, Meta, Step};
-use crate::error::{Error, Result};
+use crate::error::{c_hex, Error, Result};
 use qimg_formats::qcow2::{RefcountBlock, RefcountTable, RefcountTableEntry};
 
 /// qemu's limit on the refcount table: 8 MiB.
@@ -61,6 +61,30 @@ impl Meta {
         Ok(())
     }
 
+    /// A refcount block must be cluster aligned; anything else is a
+    /// corruption (qemu's message).
+    fn check_refblock_offset(&self, block: u64, table_index: usize) -> Result<()> {
+        if block.is_multiple_of(self.geom.cluster_size) {
+            return Ok(());
+        }
+        Err(Error::corrupt(format!(
+            "Refblock offset {block:#x} unaligned (reftable index: {})",
+            c_hex(table_index as u64)
+        )))
+    }
+
+    /// A copy of refcount block `table_index` (`None` where the table names
+    /// no block).
+    pub(super) fn refcount_block(&mut self, table_index: usize) -> Result<Option<Vec<u8>>> {
+        let Some(&block) = self.reftable.get(table_index) else { return Ok(None) };
+        if block == 0 {
+            return Ok(None);
+        }
+        self.check_refblock_offset(block, table_index)?;
+        self.refblock_room(block)?;
+        Ok(Some(self.refblocks.get(&self.io, block)?.clone()))
+    }
+
     /// The refcount of cluster `cluster_index` (0 past the table).
     pub fn refcount(&mut self, cluster_index: u64) -> Result<u64> {
         let (ti, bi) = self.refblock_index(cluster_index);
@@ -68,6 +92,7 @@ impl Meta {
         if block == 0 {
             return Ok(0);
         }
+        self.check_refblock_offset(block, ti)?;
         self.refblock_room(block)?;
         let bits = self.refcount_bits();
         let buf = self.refblocks.get(&self.io, block)?;
@@ -104,6 +129,7 @@ impl Meta {
         let (ti, _) = self.refblock_index(cluster_index);
         if let Some(&b) = self.reftable.get(ti) {
             if b != 0 {
+                self.check_refblock_offset(b, ti)?;
                 return Ok(b);
             }
         }

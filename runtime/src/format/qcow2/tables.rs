@@ -67,7 +67,7 @@ impl Meta {
     fn l2_room(&mut self, offset: u64) -> Result<()> {
         while !self.l2.has_room(offset) {
             if matches!(self.l2.victim(), Some((_, true))) {
-                self.refblocks.flush(&self.io)?;
+                self.refblocks_before_l2()?;
             }
             self.l2.evict_one(&self.io)?;
         }

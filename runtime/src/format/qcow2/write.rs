@@ -42,6 +42,7 @@ impl Meta {
     }
 
     fn set_entry(&mut self, table: u64, index: usize, raw: u64, bitmap: Option<(u32, u32)>) -> Result<()> {
+        self.note_l2_change()?;
         let extended = self.geom.extended_l2;
         let buf = self.l2_table(table)?;
         if extended {
@@ -113,6 +114,9 @@ impl Qcow2 {
         if offset.saturating_add(buf.len() as u64) > self.virtual_size() {
             return Err(Error::errno(libc::EIO));
         }
+        if self.is_broken() {
+            return Err(Error::errno(libc::ENOMEDIUM));
+        }
         if let Some((full, start)) = self.sector_aligned(buf, offset)? {
             return self.write(&full, start);
         }
@@ -127,12 +131,15 @@ impl Qcow2 {
             let table = meta.l2_table_for(pos)?;
             let first = meta.l2_index(pos);
             let table_end = ((pos / cs - first as u64) + meta.geom.l2_entries()) * cs;
-            let e = meta.entry(table, first).map_err(|e| self.corruption(e))?;
+            let e = match meta.entry(table, first) {
+                Ok(e) => e,
+                Err(e) => return Err(self.corruption(&mut meta, e)),
+            };
             if meta.owned(&e) {
                 // A run of owned clusters, contiguous on the host: one write.
                 let host = e.l2().host_offset();
                 if host % cs != 0 {
-                    return Err(self.corruption(unaligned(host, table, first)));
+                    return Err(self.corruption(&mut meta, unaligned_copied(e.l2(), pos)));
                 }
                 let mut stop = (pos - pos % cs + cs).min(end);
                 let mut index = first + 1;
@@ -201,7 +208,10 @@ impl Qcow2 {
         while pos < end {
             let table = meta.l2_table_for(pos)?;
             let index = meta.l2_index(pos);
-            let e = meta.entry(table, index).map_err(|e| self.corruption(e))?;
+            let e = match meta.entry(table, index) {
+                Ok(e) => e,
+                Err(e) => return Err(self.corruption(meta, e)),
+            };
             let cluster = pos - pos % cs;
             let in_cluster_end = (cluster + cs).min(end);
             let src = &buf[(pos - offset) as usize..(in_cluster_end - offset) as usize];
@@ -212,7 +222,7 @@ impl Qcow2 {
             if meta.owned(&e) {
                 let l2 = e.l2();
                 if l2.host_offset() % cs != 0 {
-                    return Err(self.corruption(unaligned(l2.host_offset(), table, index)));
+                    return Err(self.corruption(meta, unaligned_copied(l2, pos)));
                 }
                 // Subclusters not yet allocated get their untouched part copied in.
                 let head_from = cluster + first * sub;
@@ -270,12 +280,14 @@ impl Qcow2 {
     }
 }
 
-fn unaligned(host: u64, table: u64, index: usize) -> Error {
+/// qemu's corruption event for a cluster owned by the image whose host
+/// offset is not cluster aligned, found when writing at guest `guest`.
+fn unaligned_copied(entry: L2Entry, guest: u64) -> Error {
     corrupt(format!(
-        "Cluster allocation offset {} unaligned (L2 offset: {}, L2 index: {})",
-        c_hex(host),
-        c_hex(table),
-        c_hex(index as u64)
+        "{} cluster offset {} unaligned (guest offset: {})",
+        if entry.zero() { "Preallocated zero" } else { "Data" },
+        c_hex(entry.host_offset()),
+        c_hex(guest)
     ))
 }
 
