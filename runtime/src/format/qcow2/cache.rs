@@ -88,6 +88,12 @@ impl MetaCache {
         Ok(())
     }
 
+    /// Forgets every entry, dirty or not (the caller has written back what
+    /// it needs, or the entries describe metadata no longer in use).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     /// Writes back every dirty entry, in offset order.
     pub fn flush(&mut self, io: &Storage) -> Result<()> {
         let mut dirty: Vec<u64> = self.entries.iter().filter(|(_, e)| e.dirty).map(|(o, _)| *o).collect();
