@@ -8,6 +8,9 @@ mod corpus;
 mod support;
 
 mod convert;
+mod crash_snapshot;
+mod crash_support;
 mod create;
 mod info;
+mod snapshot;
 mod spec;

@@ -5,6 +5,7 @@ mod convert;
 mod create;
 mod info;
 mod info_render;
+mod snapshot;
 mod spec;
 
 use crate::args::Command;
@@ -56,6 +57,7 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::Convert(a) => convert::run(env, &a),
         Command::OptionsHelp(h) => create::options_help(env, &h),
         Command::Spec(a) => spec::run(env, &a),
+        Command::Snapshot(a) => snapshot::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();
