@@ -164,9 +164,9 @@ impl Meta {
         Ok(())
     }
 
-    /// Takes up a new refcount table and active L1 table that are already in
-    /// place on disk (with `header`, already written), forgetting every
-    /// cached refcount block and L2 table.
+    /// Takes up a new refcount table and active L1 table that the header
+    /// (already written) points at, forgetting every cached refcount block
+    /// and L2 table.
     pub fn reload(&mut self, reftable: Vec<u64>, l1: Vec<u64>) {
         self.reftable = reftable;
         self.l1 = l1;

@@ -17,7 +17,7 @@
 //! untouched (new clusters are unreferenced and counted nowhere); a crash
 //! after it leaves the new image complete. Clusters only the old metadata
 //! used have a refcount of 0 in the new one, so nothing leaks either;
-//! they are punched out of the file after the switch.
+//! the largest runs of them are punched out of the file after the switch.
 //!
 //! New refcount values are kept as full copies of the refcount blocks they
 //! belong to, in a bounded write-back cache keyed by the blocks' new
@@ -36,6 +36,10 @@ const BLOCK_CACHE_BYTES: u64 = 4 << 20;
 const MAX_REFTABLE_BYTES: u64 = 8 << 20;
 /// Host offsets must fit in the 56 bits an L2 entry has.
 const MAX_CLUSTER_OFFSET: u64 = (1 << 56) - 1;
+/// Hole punches after an update, at most (the largest freed runs first):
+/// each costs a journal update on most file systems, and clusters left
+/// allocated are only reused later, never lost.
+const MAX_PUNCHES: usize = 64;
 
 /// An update in progress over the metadata of an image opened for writing.
 pub(super) struct Shadow<'m> {
@@ -54,9 +58,15 @@ impl<'m> Shadow<'m> {
     /// Starts an update. The cached metadata is written back first, so that
     /// the file holds the old state in full.
     pub fn begin(meta: &'m mut Meta) -> Result<Shadow<'m>> {
+        let blocks = (BLOCK_CACHE_BYTES / meta.geom.cluster_size) as usize;
+        Shadow::start(meta, blocks)
+    }
+
+    /// [`Shadow::begin`] with room for `blocks` new refcount blocks in memory.
+    fn start(meta: &'m mut Meta, blocks: usize) -> Result<Shadow<'m>> {
         meta.flush()?;
-        let cs = meta.geom.cluster_size;
-        let blocks = MetaCache::new((BLOCK_CACHE_BYTES / cs).max(4) as usize, cs as usize);
+        let cs = meta.geom.cluster_size as usize;
+        let blocks = MetaCache::new(blocks.max(4), cs);
         Ok(Shadow { meta, moved: BTreeMap::new(), blocks, cursor: 0, pending: Vec::new() })
     }
 
@@ -236,13 +246,18 @@ impl<'m> Shadow<'m> {
         let cs = self.meta.geom.cluster_size;
         header.refcount_table_offset = table_offset;
         header.refcount_table_clusters = u32::try_from(bytes.len() as u64 / cs).map_err(|_| Error::errno(libc::EFBIG))?;
-        let old_table = std::mem::replace(&mut self.meta.reftable, table.clone());
-        self.meta.header = header;
-        self.meta.write_header()?;
-        self.meta.io.sync()?;
-        let freed = self.freed(&old_table)?;
+        // The switch: one write of the header.
+        let old_header = std::mem::replace(&mut self.meta.header, header);
+        if let Err(e) = self.meta.write_header() {
+            self.meta.header = old_header;
+            return Err(e);
+        }
+        let old_table = std::mem::take(&mut self.meta.reftable);
         self.meta.reload(table, l1);
-        for (offset, len) in freed {
+        self.meta.io.sync()?;
+        let mut freed = self.freed(&old_table)?;
+        freed.sort_by_key(|(offset, len)| (std::cmp::Reverse(*len), *offset));
+        for (offset, len) in freed.into_iter().take(MAX_PUNCHES) {
             self.meta.io.punch_hole(offset, len)?;
         }
         Ok(())
@@ -276,5 +291,65 @@ impl<'m> Shadow<'m> {
             }
         }
         Ok(runs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::OpenOptions;
+    use crate::storage::{Mode, Storage};
+    use std::process::Command;
+
+    fn run(dir: &std::path::Path, program: &str, args: &[&str]) -> String {
+        let out = Command::new(program).args(args).current_dir(dir).output().expect("run tool");
+        assert!(out.status.success(), "{program} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Adds `delta` to the refcount of every cluster in use, through a cache
+    /// of 4 blocks (so that new blocks are written early and read back).
+    fn add_to_all(path: &str, delta: i64) -> Vec<u64> {
+        let storage = Storage::open(path, Mode::ReadWrite).expect("open image");
+        let q = super::super::Qcow2::open(storage, &OpenOptions::write(Some("qcow2")), 0).expect("open qcow2");
+        let mut meta = q.meta.lock().expect("meta");
+        let cs = meta.geom.cluster_size;
+        let clusters = meta.io.len().expect("length") / cs;
+        // Refcount metadata moves: leave it out.
+        let table = meta.header.refcount_table_offset / cs..(meta.header.refcount_table_offset / cs)
+            + meta.header.refcount_table_clusters as u64;
+        let blocks: Vec<u64> = meta.reftable.iter().map(|b| b / cs).collect();
+        let used: Vec<u64> = (0..clusters)
+            .filter(|c| !table.contains(c) && !blocks.contains(c) && meta.refcount(*c).expect("refcount") > 0)
+            .collect();
+        let before: Vec<u64> = used.iter().map(|c| meta.refcount(*c).expect("refcount")).collect();
+        let (header, l1) = (meta.header.clone(), meta.l1.clone());
+        let mut sh = Shadow::start(&mut meta, 4).expect("begin");
+        for c in &used {
+            sh.add(*c, delta).expect("add");
+        }
+        sh.commit(header, l1).expect("commit");
+        let after: Vec<u64> = used.iter().map(|c| meta.refcount(*c).expect("refcount")).collect();
+        for (b, a) in before.iter().zip(&after) {
+            assert_eq!(*a as i64, *b as i64 + delta);
+        }
+        before
+    }
+
+    #[test]
+    fn refcount_blocks_evicted_to_their_new_place_come_back() {
+        let dir = std::env::temp_dir().join(format!("qimg-shadow-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        // 512-byte clusters and 64-bit refcounts: a block counts 64 clusters.
+        run(&dir, "qemu-img", &["create", "-q", "-f", "qcow2", "-o", "cluster_size=512,refcount_bits=64", "t.qcow2", "4M"]);
+        run(&dir, "qemu-io", &["-f", "qcow2", "-c", "write -P 7 0 1M", "t.qcow2"]);
+        let path = dir.join("t.qcow2").to_string_lossy().into_owned();
+        let used = add_to_all(&path, 1);
+        assert!(used.len() > 2048, "{} clusters in use", used.len());
+        add_to_all(&path, -1);
+        let check = Command::new("qemu-img").args(["check", &path]).output().expect("run qemu-img check");
+        assert_eq!(check.status.code(), Some(0), "{}", String::from_utf8_lossy(&check.stdout));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
