@@ -133,6 +133,21 @@ pub fn strerror(errno: i32) -> String {
     String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
+/// The program name qemu's `error_report` lines start with.
+static PROGRAM: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the program name of [`report_line`] (the CLI's argv\[0\] base name);
+/// `qemu-img` until set.
+pub fn set_program_name(name: &str) {
+    let _ = PROGRAM.set(name.to_string());
+}
+
+/// A line as qemu's `error_report` prints it from deep inside a driver,
+/// before the command reports its own failure: `PROGRAM: MESSAGE` and a newline.
+pub fn report_line(message: &str) -> String {
+    format!("{}: {message}\n", PROGRAM.get().map_or("qemu-img", String::as_str))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

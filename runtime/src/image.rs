@@ -3,7 +3,7 @@
 
 use crate::error::{Error, Result};
 use crate::format::{self, Driver};
-use crate::info::{ChildInfo, FormatSpecific, NodeInfo};
+use crate::info::{ChildInfo, FormatSpecific, NodeInfo, SnapshotInfo};
 use crate::lock::{LockRequest, Perm, Perms};
 use crate::probe;
 use crate::secret::SecretStore;
@@ -249,6 +249,37 @@ pub trait Image: Send + Sync {
     /// complete; `ENOTSUP` means the format has no checker.
     fn check(&self, _repair: Option<crate::check::Repair>) -> Result<crate::check::CheckResult> {
         Err(Error::errno(libc::ENOTSUP))
+    }
+    /// The internal snapshots (`snapshot -l`). Formats without them fail
+    /// with `ENOTSUP`, which `snapshot -l` shows as an empty list.
+    fn snapshot_list(&self) -> Result<Vec<SnapshotInfo>> {
+        Err(Error::errno(libc::ENOTSUP))
+    }
+
+    /// Takes an internal snapshot of the current state named `name` (at most
+    /// 255 bytes, as qemu-img passes it), dated `date` (seconds and
+    /// nanoseconds since the epoch). The error's message is `strerror` of its
+    /// errno, as `Could not create snapshot 'X': ` is followed by in qemu-img.
+    fn snapshot_create(&self, _name: &[u8], _date: (u32, u32)) -> Result<()> {
+        Err(Error::errno(libc::ENOTSUP))
+    }
+
+    /// Reverts to the internal snapshot whose ID, or else whose name, is
+    /// `id_or_name` (`None`, from qemu-img's `--apply` without a value,
+    /// matches nothing). The error's message follows `Could not apply snapshot 'X': `.
+    fn snapshot_goto(&self, _id_or_name: Option<&str>) -> Result<()> {
+        Err(Error::unsupported("Block driver does not support snapshots").with_errno(libc::ENOTSUP))
+    }
+
+    /// Deletes the internal snapshot with exactly this ID and name (as
+    /// [`Image::snapshot_list`] gives them, cut to qemu's 127 and 255 bytes).
+    /// The error's message follows `Could not delete snapshot 'X': `.
+    fn snapshot_delete(&self, _id: &[u8], _name: &[u8]) -> Result<()> {
+        Err(Error::unsupported(format!(
+            "Block format '{}' used by device '' does not support internal snapshot deletion",
+            self.format()
+        ))
+        .with_errno(libc::ENOTSUP))
     }
 }
 

@@ -11,10 +11,12 @@ mod check;
 mod convert;
 mod compare;
 mod crash_convert;
+mod crash_snapshot;
 #[allow(dead_code)]
 mod crash_support;
 mod create;
 mod encryption;
 mod info;
 mod map;
+mod snapshot;
 mod spec;

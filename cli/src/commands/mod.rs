@@ -8,6 +8,7 @@ mod create;
 mod info;
 mod info_render;
 mod map;
+mod snapshot;
 mod spec;
 
 use crate::args::{Command, ObjectDef};
@@ -139,6 +140,7 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::Compare(a) => compare::run(env, &a),
         Command::OptionsHelp(h) => create::options_help(env, &h),
         Command::Spec(a) => spec::run(env, &a),
+        Command::Snapshot(a) => snapshot::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();

@@ -88,7 +88,8 @@ impl MetaCache {
         Ok(())
     }
 
-    /// Forgets every entry (the caller wrote back what it must keep).
+    /// Forgets every entry, dirty or not (the caller has written back what
+    /// it needs, or the entries describe metadata no longer in use).
     pub fn clear(&mut self) {
         self.entries.clear();
     }

@@ -197,6 +197,18 @@ impl Meta {
         Ok(())
     }
 
+    /// Takes up a new refcount table and active L1 table that the header
+    /// (already written) points at, forgetting every cached refcount block
+    /// and L2 table.
+    pub fn reload(&mut self, reftable: Vec<u64>, l1: Vec<u64>) {
+        self.reftable = reftable;
+        self.l1 = l1;
+        self.refblocks.clear();
+        self.l2.clear();
+        self.free_cluster_index = 0;
+        self.free_byte_offset = 0;
+    }
+
     /// The file that holds guest data.
     pub fn data_file(&self) -> &Storage {
         self.data.as_deref().unwrap_or(&self.io)

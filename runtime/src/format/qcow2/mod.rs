@@ -13,6 +13,7 @@ mod meta;
 mod prealloc;
 mod read;
 mod refcount;
+mod shadow;
 mod snapshot;
 mod tables;
 mod write;
@@ -24,7 +25,7 @@ use crate::storage::{Mode, Storage};
 use meta::{Geometry, Meta};
 use qimg_formats::qcow2::{CompressionType, CryptMethod, Header, L1Table, RefcountTable};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 pub use header::{c_string, Extensions};
 pub use snapshot::Snapshot;
@@ -41,7 +42,8 @@ pub struct Qcow2 {
     ext: Extensions,
     backing: Option<BackingRef>,
     backing_image: Option<Box<dyn Image>>,
-    snapshots: Vec<Snapshot>,
+    /// The snapshot table (lock it before `meta` when both are needed).
+    snapshots: RwLock<Vec<Snapshot>>,
     /// The LUKS header of a LUKS-encrypted image.
     luks: Option<qimg_formats::luks::Header>,
     /// Warnings qemu prints on open (the CLI shows them on stderr).
@@ -154,7 +156,7 @@ impl Qcow2 {
             ext,
             backing,
             backing_image,
-            snapshots,
+            snapshots: RwLock::new(snapshots),
             luks,
             warnings,
             meta: Mutex::new(meta),
@@ -205,7 +207,8 @@ impl Qcow2 {
 impl Qcow2 {
     /// Switches reads to the L1 table of a snapshot (qemu's temporary load).
     fn load_snapshot_tmp(&self, id: Option<&str>, name: Option<&str>) -> Result<()> {
-        let found = self.snapshots.iter().find(|s| {
+        let snapshots = self.snapshots.read().map_err(|_| Error::errno(libc::EIO))?;
+        let found = snapshots.iter().find(|s| {
             id.is_none_or(|i| s.header.id_str == i.as_bytes()) && name.is_none_or(|n| s.header.name == n.as_bytes())
         });
         let Some(snap) = found else { return Err(Error::new(crate::ErrorKind::InvalidInput, "Can't find snapshot").with_errno(libc::ENOENT)) };
@@ -332,20 +335,24 @@ impl Image for Qcow2 {
         }
     }
 
+    fn snapshot_list(&self) -> Result<Vec<SnapshotInfo>> {
+        self.list_snapshots()
+    }
+
+    fn snapshot_create(&self, name: &[u8], date: (u32, u32)) -> Result<()> {
+        self.create_snapshot(name, date)
+    }
+
+    fn snapshot_goto(&self, id_or_name: Option<&str>) -> Result<()> {
+        self.goto_snapshot(id_or_name)
+    }
+
+    fn snapshot_delete(&self, id: &[u8], name: &[u8]) -> Result<()> {
+        self.delete_snapshot(id, name)
+    }
+
     fn info(&self) -> Result<NodeInfo> {
-        let snapshots = self
-            .snapshots
-            .iter()
-            .map(|s| SnapshotInfo {
-                id: String::from_utf8_lossy(&s.header.id_str).into_owned(),
-                name: String::from_utf8_lossy(&s.header.name).into_owned(),
-                vm_state_size: s.vm_state_size(),
-                date_sec: s.header.date_sec as u64,
-                date_nsec: s.header.date_nsec as u64,
-                vm_clock_nsec: s.header.vm_clock_nsec,
-                icount: s.icount(),
-            })
-            .collect();
+        let snapshots = self.snapshots.read().map_err(|_| Error::errno(libc::EIO))?.iter().map(Snapshot::info).collect();
         Ok(NodeInfo {
             filename: self.storage.name().to_string(),
             format: "qcow2".into(),
