@@ -2,6 +2,7 @@
 //! chains, refcounts and allocation, the copy engine, probing and locking.
 //! Nothing here parses command lines or prints.
 
+pub mod amend;
 pub mod compress;
 pub mod convert;
 pub mod copy;
@@ -17,6 +18,7 @@ pub mod create_opts;
 pub mod crypto;
 pub mod opts;
 pub mod probe;
+pub mod resize;
 pub mod secret;
 pub mod storage;
 pub mod units;

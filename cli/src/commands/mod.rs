@@ -1,13 +1,16 @@
 //! One module per qemu-img command: each turns parsed arguments into
 //! runtime calls and prints the results exactly as qemu-img does.
 
+mod amend;
 mod convert;
 mod create;
 mod info;
 mod info_render;
+mod resize;
 mod spec;
 
 use crate::args::Command;
+use qimg_runtime::image::Image;
 use qimg_runtime::Error;
 use std::io::Write;
 
@@ -48,6 +51,21 @@ impl Env {
     }
 }
 
+/// qemu's raw driver warns when it was probed for an image opened for
+/// writing (its first block is then protected, which qimg does not need).
+pub fn warn_probed_raw(env: &Env, img: &dyn Image, filename: &str) {
+    if img.format() == "raw" {
+        env.err(
+            format!(
+                "WARNING: Image format was not specified for '{filename}' and probing guessed raw.\n         \
+                 Automatically detecting the format is dangerous for raw images, write operations on block 0 will \
+                 be restricted.\n         Specify the 'raw' format explicitly to remove the restrictions.\n"
+            )
+            .as_bytes(),
+        );
+    }
+}
+
 /// Runs a command; returns the exit code.
 pub fn run(env: &Env, cmd: Command) -> i32 {
     match cmd {
@@ -56,6 +74,8 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::Convert(a) => convert::run(env, &a),
         Command::OptionsHelp(h) => create::options_help(env, &h),
         Command::Spec(a) => spec::run(env, &a),
+        Command::Resize(a) => resize::run(env, &a),
+        Command::Amend(a) => amend::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();

@@ -64,6 +64,16 @@ impl MetaCache {
         }
     }
 
+    /// Forgets the cluster at `offset` without writing it back (it was freed).
+    pub fn discard(&mut self, offset: u64) {
+        self.entries.remove(&offset);
+    }
+
+    /// Forgets every cluster without writing any back (callers flush first).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     /// The least recently used entry, and whether it is dirty.
     pub fn victim(&self) -> Option<(u64, bool)> {
         self.entries.iter().min_by_key(|(_, e)| e.used).map(|(o, e)| (*o, e.dirty))

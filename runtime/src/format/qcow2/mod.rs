@@ -1,6 +1,7 @@
 //! qcow2: QEMU's copy-on-write format (versions 2 and 3). The on-disk
 //! structures are generated from `formats/qcow2.spec`.
 
+mod amend;
 mod bitmap;
 mod cache;
 pub mod create;
@@ -10,8 +11,12 @@ mod meta;
 mod prealloc;
 mod read;
 mod refcount;
+mod refcount_order;
+mod resize;
+mod shrink;
 mod snapshot;
 mod tables;
+mod version;
 mod write;
 
 use crate::error::{Error, Result};
@@ -282,6 +287,22 @@ impl Image for Qcow2 {
             HostFile::Image => self.storage.name().to_string(),
             HostFile::Data => self.ext.data_file.clone().unwrap_or_default(),
         }
+    }
+
+    fn resize(
+        &mut self,
+        size: u64,
+        prealloc: prealloc::Prealloc,
+        zero_new: bool,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<()> {
+        self.truncate(size, prealloc, zero_new, warn)?;
+        self.flush()
+    }
+
+    fn amend(&mut self, opts: &crate::opts::Opts, _force: bool, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        self.amend_options(opts, progress)?;
+        self.flush()
     }
 
     fn info(&self) -> Result<NodeInfo> {
