@@ -7,7 +7,15 @@ mod corpus;
 #[allow(dead_code)]
 mod support;
 
+mod amend;
 mod convert;
+#[allow(dead_code)]
+mod crash_support;
+mod crash_amend;
+mod crash_resize;
 mod create;
 mod info;
+mod resize;
 mod spec;
+#[allow(dead_code)]
+mod twin;
