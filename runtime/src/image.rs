@@ -2,9 +2,11 @@
 //! [`Image`] trait that every format driver implements.
 
 use crate::error::{Error, Result};
+use crate::format::qcow2::create::Prealloc;
 use crate::format::{self, Driver};
 use crate::info::{ChildInfo, FormatSpecific, NodeInfo, SnapshotInfo};
 use crate::lock::{LockRequest, Perm, Perms};
+use crate::opts::Opts;
 use crate::probe;
 use crate::secret::SecretStore;
 use crate::storage::{Mode, Storage};
@@ -250,6 +252,7 @@ pub trait Image: Send + Sync {
     fn check(&self, _repair: Option<crate::check::Repair>) -> Result<crate::check::CheckResult> {
         Err(Error::errno(libc::ENOTSUP))
     }
+
     /// The internal snapshots (`snapshot -l`). Formats without them fail
     /// with `ENOTSUP`, which `snapshot -l` shows as an empty list.
     fn snapshot_list(&self) -> Result<Vec<SnapshotInfo>> {
@@ -280,6 +283,28 @@ pub trait Image: Send + Sync {
             self.format()
         ))
         .with_errno(libc::ENOTSUP))
+    }
+
+    /// Changes the guest size to `size` bytes (qemu's truncate), providing
+    /// new space as `prealloc` says. `zero_new`: a backing file has data
+    /// past the old end, and the new area must read as zeros nonetheless.
+    /// `warn` receives warnings. The change is durable on return.
+    fn resize(
+        &mut self,
+        _size: u64,
+        _prealloc: Prealloc,
+        _zero_new: bool,
+        _warn: &mut dyn FnMut(String),
+    ) -> Result<()> {
+        Err(Error::unsupported("Image format driver does not support resize").with_errno(libc::ENOTSUP))
+    }
+
+    /// Applies `amend` options, already checked against the format's amend
+    /// schema (see [`crate::amend::parse_options`]). `force` allows unsafe
+    /// changes; `progress(done, total)` reports the work as qemu's status
+    /// callback does. The change is durable on return.
+    fn amend(&mut self, _opts: &Opts, _force: bool, _progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        Err(Error::unsupported(format!("Block driver '{}' does not support option amendment", self.format())))
     }
 }
 

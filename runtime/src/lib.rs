@@ -2,6 +2,7 @@
 //! chains, refcounts and allocation, the copy engine, probing and locking.
 //! Nothing here parses command lines or prints.
 
+pub mod amend;
 pub mod blockstatus;
 pub mod check;
 pub mod compare;
@@ -23,6 +24,7 @@ pub mod create_opts;
 pub mod crypto;
 pub mod opts;
 pub mod probe;
+pub mod resize;
 pub mod secret;
 pub mod storage;
 pub mod units;

@@ -209,3 +209,20 @@ pub fn clusters_old_or_new(data: &[u8], old: &[u8], new: &[u8], unit: usize) -> 
     });
     bad.map(|at| format!("guest bytes at {at} are neither old nor new"))
 }
+
+/// The judgement "images `a` and `b` in `dir` hold the same guest data"
+/// (`qemu-img compare`: a longer image must read as zeros past the other).
+pub fn same_guest(dir: &Path, a: &str, b: &str) -> Option<String> {
+    let out = Command::new("qemu-img").args(["compare", "-U", a, b]).current_dir(dir).output().expect("run qemu-img compare");
+    (!out.status.success()).then(|| {
+        format!("{a} and {b} differ: {}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    })
+}
+
+/// The judgement "the first `len` bytes of guest data of qcow2 images `a`
+/// and `b` in `dir` are the same" (what shrinking keeps).
+pub fn same_prefix(dir: &Path, a: &str, b: &str, len: usize) -> Option<String> {
+    let (da, db) = (guest_data(dir, a, "qcow2"), guest_data(dir, b, "qcow2"));
+    let (pa, pb) = (&da[..len.min(da.len())], &db[..len.min(db.len())]);
+    (pa.len() != len || pa != pb).then(|| format!("the first {len} bytes of {a} and {b} differ"))
+}

@@ -7,10 +7,13 @@ mod corpus;
 #[allow(dead_code)]
 mod support;
 
+mod amend;
 mod check;
-mod convert;
 mod compare;
+mod convert;
+mod crash_amend;
 mod crash_convert;
+mod crash_resize;
 mod crash_snapshot;
 #[allow(dead_code)]
 mod crash_support;
@@ -18,5 +21,8 @@ mod create;
 mod encryption;
 mod info;
 mod map;
+mod resize;
 mod snapshot;
 mod spec;
+#[allow(dead_code)]
+mod twin;

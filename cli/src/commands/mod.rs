@@ -1,6 +1,7 @@
 //! One module per qemu-img command: each turns parsed arguments into
 //! runtime calls and prints the results exactly as qemu-img does.
 
+mod amend;
 mod check;
 mod compare;
 mod convert;
@@ -8,10 +9,12 @@ mod create;
 mod info;
 mod info_render;
 mod map;
+mod resize;
 mod snapshot;
 mod spec;
 
 use crate::args::{Command, ObjectDef};
+use qimg_runtime::image::{Image, OpenOptions};
 use qimg_runtime::image_ref::ImageRef;
 use qimg_runtime::secret::{SecretDef, SecretStore};
 use qimg_runtime::Error;
@@ -129,6 +132,38 @@ pub fn secrets(objects: &[ObjectDef]) -> Result<SecretStore, Error> {
     Ok(store)
 }
 
+/// Opens the image an operand names (a file name with `format`, or an
+/// `--image-opts` string) with the `--object` secrets, for `opts`' access.
+/// Returns the image and the file name messages give it.
+pub fn open_image(
+    env: &Env,
+    source: &OsStr,
+    format: Option<&str>,
+    image_opts: bool,
+    objects: &[ObjectDef],
+    opts: OpenOptions<'_>,
+) -> Result<(Box<dyn Image>, String), Error> {
+    let secrets = secrets(objects)?;
+    let r = env.image_ref(source, format, image_opts)?;
+    let img = r.open(opts, &secrets)?;
+    Ok((img, r.filename().to_string()))
+}
+
+/// qemu's raw driver warns when it was probed for an image opened for
+/// writing (its first block is then protected, which qimg does not need).
+pub fn warn_probed_raw(env: &Env, img: &dyn Image, filename: &str) {
+    if img.format() == "raw" {
+        env.err(
+            format!(
+                "WARNING: Image format was not specified for '{filename}' and probing guessed raw.\n         \
+                 Automatically detecting the format is dangerous for raw images, write operations on block 0 will \
+                 be restricted.\n         Specify the 'raw' format explicitly to remove the restrictions.\n"
+            )
+            .as_bytes(),
+        );
+    }
+}
+
 /// Runs a command; returns the exit code.
 pub fn run(env: &Env, cmd: Command) -> i32 {
     match cmd {
@@ -141,6 +176,8 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::OptionsHelp(h) => create::options_help(env, &h),
         Command::Spec(a) => spec::run(env, &a),
         Command::Snapshot(a) => snapshot::run(env, &a),
+        Command::Resize(a) => resize::run(env, &a),
+        Command::Amend(a) => amend::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();

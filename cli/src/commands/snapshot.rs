@@ -4,7 +4,7 @@
 //! snapshot list shows it (cut to 255 bytes); `-c` cuts the name to 255 bytes.
 
 use super::info_render::snapshot_row;
-use super::{secrets, Env};
+use super::{open_image, Env};
 use crate::args::{Snapshot, SnapshotAction};
 use crate::output::snapshot_table::{snapshot_list_block, SnapshotRow, SNAPSHOT_ID_MAX, SNAPSHOT_NAME_MAX};
 use qimg_runtime::image::{Access, Image, OpenOptions};
@@ -16,19 +16,14 @@ pub fn run(env: &Env, a: &Snapshot) -> i32 {
     qimg_runtime::error::set_program_name(&env.prog);
     let write = a.action != SnapshotAction::List;
     let access = if write { Access::READ_WRITE } else { Access::READ };
-    let opened = secrets(&a.objects).and_then(|secrets| {
-        let r = env.image_ref(&a.filename, a.format.as_deref(), a.image_opts)?;
-        let opts = OpenOptions { access, ..OpenOptions::read(None, a.force_share) };
-        Ok((r.open(opts, &secrets)?, r))
-    });
-    let (img, r) = match opened {
+    let opts = OpenOptions { access, ..OpenOptions::read(None, a.force_share) };
+    let (img, filename) = match open_image(env, &a.filename, a.format.as_deref(), a.image_opts, &a.objects, opts) {
         Ok(v) => v,
         Err(e) => {
             env.error(&e);
             return 1;
         }
     };
-    let filename = r.filename().to_string();
     for w in img.warnings() {
         env.warn(&w);
     }

@@ -113,6 +113,12 @@ impl Image for Raw {
         true
     }
 
+    fn resize(&mut self, size: u64, prealloc: Prealloc, _zero_new: bool, _warn: &mut dyn FnMut(String)) -> Result<()> {
+        resize_file(&self.storage, size, prealloc)?;
+        self.size = size.div_ceil(512) * 512;
+        Ok(())
+    }
+
     fn info(&self) -> Result<NodeInfo> {
         Ok(NodeInfo {
             filename: self.storage.name().to_string(),
@@ -169,4 +175,41 @@ pub fn create(filename: &str, opts: &Opts, warn: &mut dyn FnMut(String)) -> Resu
 fn allocate_first_block(storage: &Storage, size: u64) {
     let n = if size < 4096 { 512 } else { 4096 };
     let _ = storage.write_at(&vec![0u8; n], 0);
+}
+
+/// Sets the length of a raw image file to `size` bytes, as qemu's file driver
+/// does: new space left sparse, reserved (`falloc`) or written with zeros
+/// (`full`); on failure the old length is restored.
+fn resize_file(storage: &Storage, size: u64, prealloc: Prealloc) -> Result<()> {
+    let current = storage.len()?;
+    if current > size && prealloc != Prealloc::Off {
+        return Err(Error::unsupported("Cannot use preallocation for shrinking files").with_errno(libc::ENOTSUP));
+    }
+    let grown = match prealloc {
+        Prealloc::Off => {
+            storage.set_len(size).map_err(|e| e.prefix("Could not resize file"))?;
+            if current == 0 && size > 0 {
+                allocate_first_block(storage, size);
+            }
+            return Ok(());
+        }
+        Prealloc::Metadata => {
+            return Err(Error::unsupported("Unsupported preallocation mode: metadata").with_errno(libc::ENOTSUP))
+        }
+        Prealloc::Falloc if size == current => Ok(()),
+        Prealloc::Falloc => storage.allocate(current, size - current).map_err(|e| e.prefix("Could not preallocate new data")).map(|()| {
+            if current == 0 {
+                allocate_first_block(storage, 512);
+            }
+        }),
+        Prealloc::Full => storage
+            .set_len(size)
+            .map_err(|e| e.prefix("Could not resize file"))
+            .and_then(|()| storage.write_zeros(current, size - current))
+            .and_then(|()| storage.sync().map_err(|e| e.prefix("Could not flush file to disk"))),
+    };
+    if grown.is_err() {
+        let _ = storage.set_len(current);
+    }
+    grown
 }

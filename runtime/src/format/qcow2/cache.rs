@@ -64,6 +64,17 @@ impl MetaCache {
         }
     }
 
+    /// Forgets the cluster at `offset` without writing it back (it was freed).
+    pub fn discard(&mut self, offset: u64) {
+        self.entries.remove(&offset);
+    }
+
+    /// Forgets every entry, dirty or not (the caller has written back what
+    /// it needs, or the entries describe metadata no longer in use).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     /// The least recently used entry, and whether it is dirty.
     pub fn victim(&self) -> Option<(u64, bool)> {
         self.entries.iter().min_by_key(|(_, e)| e.used).map(|(o, e)| (*o, e.dirty))
@@ -86,12 +97,6 @@ impl MetaCache {
             }
         }
         Ok(())
-    }
-
-    /// Forgets every entry, dirty or not (the caller has written back what
-    /// it needs, or the entries describe metadata no longer in use).
-    pub fn clear(&mut self) {
-        self.entries.clear();
     }
 
     /// Writes back every dirty entry, in offset order.

@@ -21,7 +21,7 @@ use qimg_formats::qcow2::{
 const MIN_CLUSTER_BITS: u32 = 9;
 const MAX_CLUSTER_BITS: u32 = 21;
 /// Version 3 header length as qemu writes it.
-const V3_HEADER_LENGTH: u32 = 112;
+pub(super) const V3_HEADER_LENGTH: u32 = 112;
 
 /// Options of `create -f qcow2`, already typed.
 #[derive(Debug, Clone)]

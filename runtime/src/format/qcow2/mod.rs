@@ -1,6 +1,7 @@
 //! qcow2: QEMU's copy-on-write format (versions 2 and 3). The on-disk
 //! structures are generated from `formats/qcow2.spec`.
 
+mod amend;
 mod bitmap;
 mod cache;
 mod check;
@@ -13,9 +14,13 @@ mod meta;
 mod prealloc;
 mod read;
 mod refcount;
+mod refcount_order;
+mod resize;
 mod shadow;
+mod shrink;
 mod snapshot;
 mod tables;
+mod version;
 mod write;
 
 use crate::error::{Error, Result};
@@ -349,6 +354,22 @@ impl Image for Qcow2 {
 
     fn snapshot_delete(&self, id: &[u8], name: &[u8]) -> Result<()> {
         self.delete_snapshot(id, name)
+    }
+
+    fn resize(
+        &mut self,
+        size: u64,
+        prealloc: prealloc::Prealloc,
+        zero_new: bool,
+        warn: &mut dyn FnMut(String),
+    ) -> Result<()> {
+        self.truncate(size, prealloc, zero_new, warn)?;
+        self.flush()
+    }
+
+    fn amend(&mut self, opts: &crate::opts::Opts, _force: bool, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
+        self.amend_options(opts, progress)?;
+        self.flush()
     }
 
     fn info(&self) -> Result<NodeInfo> {

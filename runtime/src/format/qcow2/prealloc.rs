@@ -49,7 +49,9 @@ impl Meta {
 
     /// Sets the L2 entries of one mapping (qemu's link of an L2 meta):
     /// copy-on-write areas read as zeros here, so they are written as zeros.
-    fn link(&mut self, m: &Mapping) -> Result<()> {
+    /// With extended entries the subclusters stay unallocated unless `cover`
+    /// asks for all of them to be marked allocated.
+    fn link(&mut self, m: &Mapping, cover: bool) -> Result<()> {
         let target = self.data_file();
         for (off, len) in [m.cow_start, m.cow_end] {
             if len > 0 {
@@ -64,8 +66,11 @@ impl Meta {
         for i in 0..m.clusters as usize {
             let e = L2Entry::new().with_host_offset(m.host + i as u64 * cs).with_copied(true);
             if extended {
-                let old = L2TableExtended::get(buf, first + i).unwrap_or_default();
-                L2TableExtended::set(buf, first + i, old.with_descriptor(e.raw()));
+                let mut x = L2TableExtended::get(buf, first + i).unwrap_or_default().with_descriptor(e.raw());
+                if cover {
+                    x = x.with_alloc_bitmap(u32::MAX).with_zero_bitmap(0);
+                }
+                L2TableExtended::set(buf, first + i, x);
             } else {
                 L2Table::set(buf, first + i, e);
             }
@@ -146,7 +151,7 @@ impl Meta {
             host = h.unwrap_or(0);
             cur = done;
             for m in &maps {
-                self.link(m)?;
+                self.link(m, false)?;
             }
             if cur == 0 {
                 break;
@@ -161,9 +166,21 @@ impl Meta {
     /// Grows the guest to `size` bytes with the given preallocation
     /// (qemu's truncate of a qcow2 image to a larger size).
     pub fn grow(&mut self, size: u64, mode: Prealloc) -> Result<()> {
-        let cs = self.geom.cluster_size;
         let old = self.header.size;
-        self.grow_l1(self.geom.l1_entries_for(size), true)?;
+        self.grow_tables(size, mode, old, false)?;
+        self.header.size = size;
+        self.write_header()
+    }
+
+    /// Everything of growing the guest to `size` bytes but the header's size
+    /// field: the L1 table, then guest `[from, size)` provided with `mode`.
+    /// `from` is the old size, or the end of its last cluster when that
+    /// cluster is already the image's own. `cover` (a backing file must not
+    /// show through) marks falloc/full subclusters allocated.
+    pub fn grow_tables(&mut self, size: u64, mode: Prealloc, from: u64, cover: bool) -> Result<()> {
+        let cs = self.geom.cluster_size;
+        let old = from;
+        self.grow_l1(self.geom.l1_entries_for(size), true).map_err(|e| e.prefix("Failed to grow the L1 table"))?;
         match mode {
             Prealloc::Off => {
                 if let Some(d) = &self.data {
@@ -177,25 +194,26 @@ impl Meta {
                 let last = self.last_used_cluster(file_len)?.map_or(0, |c| c + 1);
                 let data_clusters = (size.div_ceil(cs) * cs - old / cs * cs) / cs;
                 let l2_tables = data_clusters.div_ceil(self.geom.l2_entries()) + 1;
-                let area_end =
-                    super::meta::settle(self.refcount_area(last * cs, data_clusters + l2_tables, true, None))?;
+                let area_end = super::meta::settle(self.refcount_area(last * cs, data_clusters + l2_tables, true, None))
+                    .map_err(|e| e.prefix("Failed to resize refcount structures"))?;
                 let got = self.alloc_clusters_at(area_end, data_clusters)?;
                 if got != data_clusters {
                     return Err(crate::Error::corrupt("qcow2: preallocated area is not free"));
                 }
-                self.extend_file(false, area_end + data_clusters * cs, mode)?;
+                self.extend_file(false, area_end + data_clusters * cs, mode)
+                    .map_err(|e| e.prefix("Failed to resize underlying file"))?;
                 let (mut host, mut guest, mut left) = (area_end, old / cs * cs, data_clusters);
                 while left > 0 {
                     let n = left.min(self.geom.l2_entries() - self.l2_index(guest) as u64);
-                    self.link(&Mapping { guest, host, clusters: n, cow_start: (0, 0), cow_end: (n * cs, 0) })?;
+                    let m = Mapping { guest, host, clusters: n, cow_start: (0, 0), cow_end: (n * cs, 0) };
+                    self.link(&m, cover)?;
                     guest += n * cs;
                     host += n * cs;
                     left -= n;
                 }
             }
         }
-        self.header.size = size;
-        self.write_header()
+        Ok(())
     }
 }
 

@@ -54,7 +54,7 @@ impl Meta {
     }
 
     /// Makes room in the refcount block cache for `offset`.
-    fn refblock_room(&mut self, offset: u64) -> Result<()> {
+    pub(super) fn refblock_room(&mut self, offset: u64) -> Result<()> {
         while !self.refblocks.has_room(offset) {
             self.refblocks.evict_one(&self.io)?;
         }

@@ -18,19 +18,19 @@ use qimg_formats::qcow2::{CompressedDescriptor, CryptMethod, L2Entry, L2EntryExt
 
 /// The state of one L2 entry, decoded.
 #[derive(Debug, Clone, Copy)]
-struct Entry {
-    raw: u64,
-    bitmap: Option<L2EntryExtended>,
+pub(super) struct Entry {
+    pub raw: u64,
+    pub bitmap: Option<L2EntryExtended>,
 }
 
 impl Entry {
-    fn l2(&self) -> L2Entry {
+    pub(super) fn l2(&self) -> L2Entry {
         L2Entry::from_raw(self.raw)
     }
 }
 
 impl Meta {
-    fn entry(&mut self, table: u64, index: usize) -> Result<Entry> {
+    pub(super) fn entry(&mut self, table: u64, index: usize) -> Result<Entry> {
         let extended = self.geom.extended_l2;
         let buf = self.l2_table(table)?;
         Ok(if extended {
@@ -41,7 +41,7 @@ impl Meta {
         })
     }
 
-    fn set_entry(&mut self, table: u64, index: usize, raw: u64, bitmap: Option<(u32, u32)>) -> Result<()> {
+    pub(super) fn set_entry(&mut self, table: u64, index: usize, raw: u64, bitmap: Option<(u32, u32)>) -> Result<()> {
         self.note_l2_change()?;
         let extended = self.geom.extended_l2;
         let buf = self.l2_table(table)?;
@@ -58,14 +58,14 @@ impl Meta {
 
     /// Whether a cluster can be written in place: it is allocated to this
     /// image alone (COPIED), and not compressed.
-    fn owned(&self, e: &Entry) -> bool {
+    pub(super) fn owned(&self, e: &Entry) -> bool {
         let l2 = e.l2();
         !l2.compressed() && l2.copied() && (l2.host_offset() != 0 || self.data.is_some())
     }
 
     /// Releases the host space an entry held, once the entry that replaced
     /// it is on disk (see `Meta::flush`).
-    fn release(&mut self, e: &Entry) -> Result<()> {
+    pub(super) fn release(&mut self, e: &Entry) -> Result<()> {
         let l2 = e.l2();
         let cb = self.geom.cluster_bits;
         if l2.compressed() {
