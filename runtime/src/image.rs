@@ -38,22 +38,25 @@ pub struct OpenOptions<'a> {
     /// Refuse writers even on formats that would share (qemu-img `convert`
     /// protects its sources this way, raw ones included).
     pub exclusive: bool,
+    /// Do not open the backing file (qemu's `BDRV_O_NO_BACKING`), for
+    /// commands that only change metadata (`bitmap`).
+    pub no_backing: bool,
 }
 
 impl<'a> OpenOptions<'a> {
     /// Options for reading guest data (backing files included).
     pub fn read(format: Option<&'a str>, force_share: bool) -> Self {
-        OpenOptions { format, access: Access::READ, force_share, exclusive: false }
+        OpenOptions { format, access: Access::READ, force_share, exclusive: false, no_backing: false }
     }
 
     /// Options for `info`: metadata only.
     pub fn info(format: Option<&'a str>, force_share: bool) -> Self {
-        OpenOptions { format, access: Access::INFO, force_share, exclusive: false }
+        OpenOptions { format, access: Access::INFO, force_share, exclusive: false, no_backing: false }
     }
 
     /// Options for writing.
     pub fn write(format: Option<&'a str>) -> Self {
-        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false }
+        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false, no_backing: false }
     }
 }
 
@@ -187,6 +190,20 @@ pub trait Image: Send + Sync {
     /// Whether a new image of this kind reads as zeros without being written.
     fn has_zero_init(&self) -> bool {
         false
+    }
+
+    /// The image's dirty bitmaps, for formats that keep them (qcow2).
+    /// Without one, `qemu-img bitmap` finds no bitmap and cannot add one
+    /// (see [`crate::bitmap::command`]).
+    fn bitmaps(&self) -> Option<&dyn crate::bitmap::BitmapStore> {
+        None
+    }
+
+    /// Closes the image as qemu does: stores what must persist (bitmaps)
+    /// and writes cached metadata back, reporting what fails. Dropping an
+    /// image does the same silently.
+    fn close(&self) -> Result<()> {
+        self.write_back()
     }
 }
 

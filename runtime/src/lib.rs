@@ -2,6 +2,7 @@
 //! chains, refcounts and allocation, the copy engine, probing and locking.
 //! Nothing here parses command lines or prints.
 
+pub mod bitmap;
 pub mod compress;
 pub mod convert;
 pub mod copy;

@@ -1,10 +1,12 @@
 //! One module per qemu-img command: each turns parsed arguments into
 //! runtime calls and prints the results exactly as qemu-img does.
 
+mod bitmap;
 mod convert;
 mod create;
 mod info;
 mod info_render;
+mod open_warnings;
 mod spec;
 
 use crate::args::Command;
@@ -56,6 +58,7 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::Convert(a) => convert::run(env, &a),
         Command::OptionsHelp(h) => create::options_help(env, &h),
         Command::Spec(a) => spec::run(env, &a),
+        Command::Bitmap(a) => bitmap::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();

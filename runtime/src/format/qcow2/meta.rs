@@ -12,7 +12,7 @@ use super::cache::MetaCache;
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 use std::sync::Arc;
-use qimg_formats::qcow2::Header;
+use qimg_formats::qcow2::{BitmapsExtension, Header};
 
 /// Bytes of L2 tables kept in memory (enough to map 32 GiB with 64 KiB clusters).
 const L2_CACHE_BYTES: u64 = 4 << 20;
@@ -119,6 +119,9 @@ pub(super) struct Meta {
     /// L1 entries, decoded.
     pub l1: Vec<u64>,
     pub l2: MetaCache,
+    /// Where the persistent bitmaps' directory is, as cluster 0 must say it
+    /// (the bitmap code moves it; every cluster-0 write takes it from here).
+    pub bitmaps_ext: Option<BitmapsExtension>,
 }
 
 impl Meta {
@@ -141,6 +144,7 @@ impl Meta {
             pending_free: Vec::new(),
             l1,
             l2: MetaCache::new(l2_clusters, cs),
+            bitmaps_ext: None,
         }
     }
 

@@ -50,6 +50,8 @@ pub struct Qcow2 {
     metadata_prealloc: OnceLock<bool>,
     /// The guest size: the header's, or a loaded snapshot's.
     size: AtomicU64,
+    /// Persistent dirty bitmaps.
+    bitmaps: bitmap::Bitmaps,
 }
 
 /// Opens a qcow2 image: checks the header and extensions as qemu does,
@@ -107,12 +109,18 @@ impl Qcow2 {
             format: ext.backing_format.clone(),
         });
         let snapshots = snapshot::read_table(&storage, header.snapshots_offset, header.nb_snapshots)?;
-        let backing_image = match (&backing, opts.access.io) {
+        let size = header.size / 512 * 512;
+        let bitmaps = bitmap::Bitmaps::load(&storage, &header, ext.bitmaps.as_ref(), size, opts.access.write)?;
+        let storage = Arc::new(storage);
+        let mut meta = Meta::new(storage.clone(), data.clone(), header.clone(), reftable, l1);
+        meta.bitmaps_ext = ext.bitmaps.clone();
+        if opts.access.write {
+            bitmap::open_read_write(&mut meta, &bitmaps, &ext, backing.as_ref().map(|b| b.filename.as_str()))?;
+        }
+        let backing_image = match (&backing, opts.access.io && !opts.no_backing) {
             (Some(b), true) => Some(open_backing(b, opts, depth)?),
             _ => None,
         };
-        let storage = Arc::new(storage);
-        let meta = Meta::new(storage.clone(), data.clone(), header.clone(), reftable, l1);
         Ok(Qcow2 {
             storage,
             data,
@@ -126,7 +134,8 @@ impl Qcow2 {
             meta: Mutex::new(meta),
             corruption_reported: AtomicBool::new(false),
             metadata_prealloc: OnceLock::new(),
-            size: AtomicU64::new(header.size / 512 * 512),
+            size: AtomicU64::new(size),
+            bitmaps,
             header,
         })
     }
@@ -140,7 +149,7 @@ impl Qcow2 {
         let v3 = h.version >= 3;
         let has_data_file = h.incompatible_features.external_data_file();
         let bitmaps = match &self.ext.bitmaps {
-            Some(b) if v3 => Some(bitmap::read_directory(&self.storage, b)?.iter().map(bitmap::info).collect()),
+            Some(_) if v3 => Some(self.bitmaps.info()?),
             _ => None,
         };
         Ok(Qcow2Info {
@@ -190,9 +199,10 @@ impl Qcow2 {
 }
 
 impl Drop for Qcow2 {
-    /// Writes cached metadata back, as closing an image does; callers that
-    /// must see errors call `write_back` or `flush` before dropping.
+    /// Stores the bitmaps and writes cached metadata back, as closing an
+    /// image does; callers that must see errors call `close` first.
     fn drop(&mut self) {
+        let _ = self.store_bitmaps();
         if let Ok(mut meta) = self.meta.lock() {
             let _ = meta.flush();
         }
@@ -242,15 +252,21 @@ impl Image for Qcow2 {
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
-        self.write(buf, offset)
+        let r = self.write(buf, offset);
+        self.mark_dirty(offset, buf.len() as u64)?;
+        r
     }
 
     fn write_zeroes(&self, offset: u64, len: u64, flags: crate::image::ZeroFlags) -> Result<()> {
-        self.zero(offset, len, flags.unmap)
+        let r = self.zero(offset, len, flags.unmap);
+        self.mark_dirty(offset, len)?;
+        r
     }
 
     fn write_compressed(&self, buf: &[u8], offset: u64) -> Result<()> {
-        self.write_compressed_cluster(buf, offset)
+        let r = self.write_compressed_cluster(buf, offset);
+        self.mark_dirty(offset, self.geom.cluster_size)?;
+        r
     }
 
     fn compression(&self) -> Option<crate::compress::Codec> {
@@ -313,5 +329,16 @@ impl Image for Qcow2 {
             format_specific: Some(FormatSpecific::Qcow2(self.format_specific()?)),
             children: vec![file_child(&self.storage)?],
         })
+    }
+    fn bitmaps(&self) -> Option<&dyn crate::bitmap::BitmapStore> {
+        Some(self)
+    }
+
+    fn close(&self) -> Result<()> {
+        self.store_bitmaps().map_err(|e| {
+            e.prefix(format!("Lost persistent bitmaps during inactivation of node '{}'", crate::bitmap::node_name()))
+                .with_errno(libc::EINVAL)
+        })?;
+        self.write_back()
     }
 }
