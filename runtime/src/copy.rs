@@ -8,9 +8,10 @@
 //! clusters (`-c`), and writes — in guest order unless out-of-order writes
 //! are allowed (`-W`). Memory stays bounded: one buffer per worker.
 
+use crate::blockstatus::Chain;
 use crate::compress::{self, Codec};
 use crate::error::{Error, Result};
-use crate::image::{Image, Status, ZeroFlags};
+use crate::image::{Image, ZeroFlags};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Condvar, Mutex};
@@ -64,6 +65,8 @@ struct Job {
 /// The status of the sources, chunk by chunk, as qemu's convert iterates it.
 struct Walker<'a> {
     sources: &'a [&'a dyn Image],
+    /// The block-status view of each source.
+    chains: Vec<Chain<'a>>,
     opts: &'a Options,
     warn: &'a Warn<'a>,
     /// Cluster size of the target, for compressed writes.
@@ -74,24 +77,21 @@ struct Walker<'a> {
     status_end: u64,
 }
 
-/// The status above `base` (none: the whole chain) of `img` at `offset`:
-/// the kind and how many bytes it lasts.
-fn status_above(img: &dyn Image, offset: u64, len: u64, top_only: bool) -> Result<(Kind, u64)> {
-    let e = img.block_status(offset, len)?;
-    let len = e.len.max(1).min(len);
-    Ok(match e.status {
-        Status::Data { zero: true, .. } | Status::Zero { .. } => (Kind::Zero, len),
-        Status::Data { .. } | Status::Compressed => (Kind::Data, len),
-        Status::Unallocated if top_only => (Kind::Backing, len),
-        Status::Unallocated => match img.backing_image() {
-            None => (Kind::Zero, len),
-            Some(b) if offset >= b.virtual_size() => (Kind::Zero, len),
-            Some(b) => {
-                let (k, n) = status_above(b, offset, len.min(b.virtual_size() - offset), false)?;
-                (k, n.min(len))
-            }
-        },
-    })
+/// The status of a source at `offset` (qemu's `bdrv_block_status_above`,
+/// see [`crate::blockstatus`]): above its backing file when the target has
+/// one of its own (`top_only`), else of its whole chain. Returns the kind and
+/// how many bytes it lasts.
+fn status_above(chain: &Chain<'_>, offset: u64, len: u64, top_only: bool) -> Result<(Kind, u64)> {
+    let s = if top_only { chain.status_top(offset, len)? } else { chain.status_above(offset, len)? };
+    let kind = if top_only && !s.allocated {
+        Kind::Backing
+    } else if s.zero {
+        Kind::Zero
+    } else {
+        // Data, or a range no layer can classify (qemu copies those).
+        Kind::Data
+    };
+    Ok((kind, s.len.max(1).min(len)))
 }
 
 impl Walker<'_> {
@@ -115,7 +115,7 @@ impl Walker<'_> {
         if self.status_end <= offset {
             let src = self.sources[i];
             let align = src.cluster_size().unwrap_or(SECTOR).max(SECTOR);
-            let (kind, count) = match status_above(src, local, n, self.opts.target_has_backing) {
+            let (kind, count) = match status_above(&self.chains[i], local, n, self.opts.target_has_backing) {
                 Ok(r) => r,
                 Err(e) if self.opts.salvage => {
                     (self.warn)(
@@ -305,7 +305,8 @@ pub fn copy(
     } else {
         None
     };
-    let mut walker = Walker { sources, opts, warn, cluster, total, status: Kind::Data, status_end: 0 };
+    let chains = sources.iter().map(|s| Chain::new(*s)).collect();
+    let mut walker = Walker { sources, chains, opts, warn, cluster, total, status: Kind::Data, status_end: 0 };
     // First pass: how much data there is, for the progress percentage.
     let mut counted = 0u64;
     let mut offset = 0u64;

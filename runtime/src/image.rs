@@ -6,6 +6,7 @@ use crate::format::{self, Driver};
 use crate::info::{ChildInfo, FormatSpecific, NodeInfo};
 use crate::lock::{LockRequest, Perm, Perms};
 use crate::probe;
+use crate::secret::SecretStore;
 use crate::storage::{Mode, Storage};
 
 /// How an image will be used; decides the open mode and the locks taken.
@@ -41,22 +42,48 @@ pub struct OpenOptions<'a> {
     /// Do not open the backing file (qemu's `BDRV_O_NO_BACKING`), for
     /// commands that only change metadata (`bitmap`).
     pub no_backing: bool,
+    /// Where an encrypted image's passphrase comes from.
+    pub keys: Keys<'a>,
+}
+
+/// The key options of an encrypted image (`--object secret,...` and
+/// `key-secret`/`encrypt.key-secret`, `encrypt.format` from `--image-opts`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Keys<'a> {
+    /// The secrets defined with `--object`.
+    pub secrets: Option<&'a SecretStore>,
+    /// The id of the secret holding the passphrase.
+    pub key_secret: Option<&'a str>,
+    /// `encrypt.format` (qcow, qcow2), checked against the image header.
+    pub encrypt_format: Option<&'a str>,
+}
+
+impl Keys<'_> {
+    /// The passphrase, if a secret is named: qemu's errors when it is
+    /// missing or not UTF-8. `None` when no secret is named.
+    pub fn passphrase(&self) -> Result<Option<&str>> {
+        let Some(id) = self.key_secret else { return Ok(None) };
+        match self.secrets {
+            Some(store) => store.lookup_utf8(id).map(Some),
+            None => Err(Error::invalid(format!("No secret with id '{id}'"))),
+        }
+    }
 }
 
 impl<'a> OpenOptions<'a> {
     /// Options for reading guest data (backing files included).
     pub fn read(format: Option<&'a str>, force_share: bool) -> Self {
-        OpenOptions { format, access: Access::READ, force_share, exclusive: false, no_backing: false }
+        OpenOptions { format, access: Access::READ, force_share, exclusive: false, keys: Keys::default(), no_backing: false }
     }
 
     /// Options for `info`: metadata only.
     pub fn info(format: Option<&'a str>, force_share: bool) -> Self {
-        OpenOptions { format, access: Access::INFO, force_share, exclusive: false, no_backing: false }
+        OpenOptions { format, access: Access::INFO, force_share, exclusive: false, keys: Keys::default(), no_backing: false }
     }
 
     /// Options for writing.
     pub fn write(format: Option<&'a str>) -> Self {
-        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false, no_backing: false }
+        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false, keys: Keys::default(), no_backing: false }
     }
 }
 
@@ -82,6 +109,11 @@ pub enum Status {
     Compressed,
     /// Not stored in this layer: the backing file, or zeros, show through.
     Unallocated,
+    /// Not stored in this layer either, but a host range is already set
+    /// aside for it at `host` (qcow2 extended L2: an unallocated subcluster
+    /// of an allocated cluster). Reads fall through like [`Status::Unallocated`];
+    /// qemu's `map` shows the host offset.
+    Reserved { host: (HostFile, u64) },
 }
 
 /// A run of guest data with one status.

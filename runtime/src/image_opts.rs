@@ -339,19 +339,10 @@ impl ImageOpts {
         Ok(())
     }
 
-    /// qcow/qcow2: `encrypt.format` against the header's method (`None` when
-    /// not encrypted), with qemu's messages.
+    /// qcow/qcow2: `encrypt.format` against the header's method; see
+    /// [`check_encrypt_format`].
     pub fn check_encrypt_format(&self, header_format: Option<&str>) -> Result<()> {
-        match (self.encrypt_format.as_deref(), header_format) {
-            (None, _) => Ok(()),
-            (Some(want), None) => {
-                Err(Error::invalid(format!("No encryption in image header, but options specified format '{want}'")))
-            }
-            (Some(want), Some(have)) if want != have => {
-                Err(Error::invalid(format!("Header reported '{have}' encryption format but options specify '{want}'")))
-            }
-            _ => Ok(()),
-        }
+        check_encrypt_format(self.encrypt_format.as_deref(), header_format)
     }
 
     /// The options that make qemu name the image in `json:` form, for the
@@ -581,5 +572,20 @@ mod tests {
             "No encryption in image header, but options specified format 'aes'"
         );
         o.check_encrypt_format(Some("aes")).unwrap();
+    }
+}
+
+/// qcow/qcow2: the `encrypt.format` option (`want`) against the header's
+/// method (`have`, `None` when not encrypted), with qemu's messages.
+pub fn check_encrypt_format(want: Option<&str>, have: Option<&str>) -> Result<()> {
+    match (want, have) {
+        (None, _) => Ok(()),
+        (Some(want), None) => {
+            Err(Error::invalid(format!("No encryption in image header, but options specified format '{want}'")))
+        }
+        (Some(want), Some(have)) if want != have => {
+            Err(Error::invalid(format!("Header reported '{have}' encryption format but options specify '{want}'")))
+        }
+        _ => Ok(()),
     }
 }

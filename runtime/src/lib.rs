@@ -3,6 +3,8 @@
 //! Nothing here parses command lines or prints.
 
 pub mod bitmap;
+pub mod blockstatus;
+pub mod compare;
 pub mod compress;
 pub mod convert;
 pub mod copy;
@@ -13,6 +15,7 @@ pub mod image;
 pub mod image_opts;
 pub mod info;
 pub mod lock;
+pub mod map;
 pub mod crash_point;
 pub mod create_opts;
 pub mod crypto;

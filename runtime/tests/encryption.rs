@@ -10,7 +10,7 @@ mod corpus;
 
 use qimg_runtime::crypto::{self, SectorCipher};
 use qimg_runtime::format::luks;
-use qimg_runtime::image::{Image, OpenOptions};
+use qimg_runtime::image::{Image, Keys, OpenOptions};
 use qimg_runtime::image_opts;
 use qimg_runtime::secret::{SecretDef, SecretStore};
 use qimg_runtime::storage::{Mode, Storage};
@@ -29,8 +29,13 @@ fn scratch(name: &str) -> PathBuf {
 fn open_luks(path: &Path, write: bool, pw: Option<&str>) -> qimg_runtime::Result<Box<dyn Image>> {
     let mode = if write { Mode::ReadWrite } else { Mode::ReadOnly };
     let storage = Storage::open(path.to_str().unwrap(), mode)?;
-    let opts = if write { OpenOptions::write(Some("luks")) } else { OpenOptions::read(Some("luks"), false) };
-    luks::open_keyed(storage, &opts, pw)
+    let mut store = SecretStore::new();
+    if let Some(pw) = pw {
+        store.add_secret(&SecretDef { id: "key".into(), data: Some(pw.into()), ..SecretDef::default() })?;
+    }
+    let mut opts = if write { OpenOptions::write(Some("luks")) } else { OpenOptions::read(Some("luks"), false) };
+    opts.keys = Keys { secrets: Some(&store), key_secret: pw.map(|_| "key"), encrypt_format: None };
+    luks::open(storage, &opts, 0)
 }
 
 fn guest_sha256(img: &dyn Image) -> String {
@@ -299,4 +304,66 @@ fn image_opts_and_secrets_open_luks() {
             path.display()
         )
     );
+}
+
+/// Opens an image through the registry with `pw` as its key secret.
+fn open_keyed(path: &Path, format: &str, write: bool, pw: &str) -> qimg_runtime::Result<Box<dyn Image>> {
+    let mut store = SecretStore::new();
+    store.add_secret(&SecretDef { id: "key".into(), data: Some(pw.into()), ..SecretDef::default() })?;
+    let mut opts = if write { OpenOptions::write(Some(format)) } else { OpenOptions::read(Some(format), false) };
+    opts.keys = Keys { secrets: Some(&store), key_secret: Some("key"), encrypt_format: None };
+    qimg_runtime::image::open(path.to_str().unwrap(), &opts)
+}
+
+#[test]
+fn encrypted_qcow2_corpus_images_match_manifest() {
+    for name in ["qcow2/aes.qcow2", "qcow2/luks.qcow2"] {
+        let e = corpus::entries().into_iter().find(|e| e.path.ends_with(name)).unwrap();
+        let img = open_keyed(&e.path, "qcow2", false, e.secret.as_deref().unwrap()).unwrap();
+        assert_eq!(Some(guest_sha256(img.as_ref())), e.guest_sha256, "{name}");
+        let ext = img.block_status(0, 1 << 20).unwrap();
+        assert!(matches!(ext.status, qimg_runtime::image::Status::Data { host: None, .. }), "{name}: {ext:?}");
+    }
+    let e = qimg_runtime::image::open(
+        corpus::dir().join("qcow2/luks.qcow2").to_str().unwrap(),
+        &OpenOptions::read(Some("qcow2"), false),
+    )
+    .err()
+    .unwrap();
+    assert!(e.message.ends_with("': Parameter 'encrypt.key-secret' is required for cipher"), "{}", e.message);
+}
+
+#[test]
+fn qcow2_encrypted_writes_read_back_with_qemu_io() {
+    for (name, fmt) in [("aes.qcow2", "aes"), ("luks.qcow2", "luks")] {
+        let path = scratch(&format!("w-{name}"));
+        std::fs::copy(corpus::dir().join("qcow2").join(name), &path).unwrap();
+        {
+            let img = open_keyed(&path, "qcow2", true, SECRET).unwrap();
+            img.write_at(&vec![0x11u8; 64 << 10], 0).unwrap();
+            img.write_at(&vec![0x22u8; 1000], (1 << 20) + 100).unwrap();
+            img.write_at(&vec![0x33u8; 3 << 20], 5 << 20).unwrap();
+            img.write_at(&vec![0x44u8; 700], (40 << 20) + 33).unwrap();
+            img.flush().unwrap();
+        }
+        let mut c = Command::new("qemu-io");
+        c.args(["--object", &format!("secret,id=sec0,data={SECRET}"), "--image-opts"]);
+        for cmd in [
+            "read -P 0x11 0 64k",
+            "read -P 0x22 1048676 1000",
+            "read -P 0x33 5M 3M",
+            "read -P 0 40M 33",
+            "read -P 0x44 41943073 700",
+            "read -P 0 41943773 1000",
+        ] {
+            c.args(["-c", cmd]);
+        }
+        let spec = format!("driver=qcow2,file.filename={},encrypt.key-secret=sec0,encrypt.format={fmt}", path.display());
+        c.arg(&spec);
+        let text = run(&mut c);
+        assert!(!text.contains("Pattern verification failed") && !text.contains("failed:"), "{name}: {text}");
+        let object = format!("secret,id=sec0,data={SECRET}");
+        let check = run(Command::new("qemu-img").args(["check", "-q", "--object", &object, "--image-opts", &spec]));
+        assert!(check.is_empty(), "{name}: {check}");
+    }
 }

@@ -8,6 +8,8 @@ mod corpus;
 mod support;
 
 mod convert;
+mod compare;
 mod create;
 mod info;
+mod map;
 mod spec;

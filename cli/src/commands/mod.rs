@@ -2,10 +2,12 @@
 //! runtime calls and prints the results exactly as qemu-img does.
 
 mod bitmap;
+mod compare;
 mod convert;
 mod create;
 mod info;
 mod info_render;
+mod map;
 mod open_warnings;
 mod spec;
 
@@ -56,6 +58,8 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::Info(a) => info::run(env, &a),
         Command::Create(a) => create::run(env, &a),
         Command::Convert(a) => convert::run(env, &a),
+        Command::Map(a) => map::run(env, &a),
+        Command::Compare(a) => compare::run(env, &a),
         Command::OptionsHelp(h) => create::options_help(env, &h),
         Command::Spec(a) => spec::run(env, &a),
         Command::Bitmap(a) => bitmap::run(env, &a),

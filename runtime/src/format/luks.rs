@@ -72,17 +72,11 @@ pub struct Luks {
     rmw: Mutex<()>,
 }
 
-/// Opens a LUKS image without a passphrase: enough for `info`; opens for
-/// I/O fail as qemu's do without `key-secret`. The registry's entry point
-/// until [`OpenOptions`] carries secrets; see [`open_keyed`].
+/// Opens a LUKS image. Data access needs the passphrase, the secret the
+/// options' `key-secret` names; `info` does not.
 pub fn open(storage: Storage, opts: &OpenOptions<'_>, _depth: usize) -> Result<Box<dyn Image>> {
-    Ok(Box::new(Luks::open(storage, opts, None)?))
-}
-
-/// Opens a LUKS image with the passphrase (the secret named by
-/// `key-secret`, looked up with [`crate::secret::SecretStore::lookup_utf8`]
-/// *before* calling, as qemu reports secret errors before header errors).
-pub fn open_keyed(storage: Storage, opts: &OpenOptions<'_>, passphrase: Option<&str>) -> Result<Box<dyn Image>> {
+    // qemu looks the secret up only to read data: info works without it.
+    let passphrase = if opts.access.io { opts.keys.passphrase()? } else { None };
     Ok(Box::new(Luks::open(storage, opts, passphrase)?))
 }
 

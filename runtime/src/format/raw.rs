@@ -6,19 +6,24 @@ use crate::image::{file_child, BackingRef, Extent, HostFile, Image, OpenOptions,
 use crate::info::NodeInfo;
 use crate::opts::Opts;
 use crate::storage::Storage;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// An open raw image.
 #[derive(Debug)]
 pub struct Raw {
     storage: Storage,
     size: u64,
+    /// Where the last `SEEK_DATA` found data after a hole (`u64::MAX`: none).
+    /// Block status walks ask about that offset next; knowing it is data
+    /// saves a system call per extent. Writes forget it.
+    data_hint: AtomicU64,
 }
 
 /// Opens a raw image. Its size is the file length rounded up to 512 bytes;
 /// the tail past the end of the file reads as zeros.
 pub fn open(storage: Storage, _: &OpenOptions<'_>, _: usize) -> Result<Box<dyn Image>> {
     let size = storage.len()?.div_ceil(512) * 512;
-    Ok(Box::new(Raw { storage, size }))
+    Ok(Box::new(Raw { storage, size, data_hint: AtomicU64::new(u64::MAX) }))
 }
 
 impl Image for Raw {
@@ -34,9 +39,11 @@ impl Image for Raw {
         None
     }
 
+    /// qemu's file driver: `SEEK_DATA`/`SEEK_HOLE` from `offset`. What lies
+    /// past the end of the file (up to the size rounded to 512 bytes) is a
+    /// trailing hole; a file system that cannot say counts as all data.
     fn block_status(&self, offset: u64, len: u64) -> Result<Extent> {
         let len = len.min(self.size.saturating_sub(offset));
-        let file_len = self.storage.len()?;
         let end = offset + len;
         let status = |zero: bool| {
             if zero {
@@ -45,16 +52,26 @@ impl Image for Raw {
                 Status::Data { host: Some((HostFile::Image, offset)), zero: false }
             }
         };
-        if offset >= file_len {
+        if len == 0 {
             return Ok(Extent { offset, len, status: status(true) });
         }
-        let (zero, until) = match self.storage.seek_data(offset)? {
-            Some(d) if d == offset => (false, self.storage.seek_hole(offset)?.unwrap_or(file_len)),
-            Some(d) => (true, d),
-            None => (true, file_len),
+        let data_at = if self.data_hint.load(Ordering::Relaxed) == offset {
+            Ok(Some(offset))
+        } else {
+            self.storage.seek_data(offset)
         };
-        // A partial block at the end of the file reads as its data, then zeros.
-        let until = if !zero && until >= file_len { file_len.max(offset + 1) } else { until };
+        let (zero, until) = match data_at {
+            Ok(None) => (true, end),
+            Ok(Some(d)) if d <= offset => match self.storage.seek_hole(offset) {
+                Ok(Some(h)) if h > offset => (false, h),
+                _ => (false, end),
+            },
+            Ok(Some(d)) => {
+                self.data_hint.store(d, Ordering::Relaxed);
+                (true, d)
+            }
+            Err(_) => (false, end),
+        };
         Ok(Extent { offset, len: until.min(end) - offset, status: status(zero) })
     }
 
@@ -63,10 +80,12 @@ impl Image for Raw {
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
+        self.data_hint.store(u64::MAX, Ordering::Relaxed);
         self.storage.write_at(buf, offset)
     }
 
     fn write_zeroes(&self, offset: u64, len: u64, flags: ZeroFlags) -> Result<()> {
+        self.data_hint.store(u64::MAX, Ordering::Relaxed);
         let done = if flags.unmap { self.storage.punch_hole(offset, len) } else { self.storage.zero_range(offset, len) };
         match done {
             Ok(()) => Ok(()),

@@ -4,6 +4,7 @@
 mod bitmap;
 mod cache;
 pub mod create;
+mod crypt;
 mod header;
 mod map;
 mod meta;
@@ -52,6 +53,8 @@ pub struct Qcow2 {
     size: AtomicU64,
     /// Persistent dirty bitmaps.
     bitmaps: bitmap::Bitmaps,
+    /// The data cipher of an encrypted image opened for I/O.
+    cipher: Option<crypt::DataCipher>,
 }
 
 /// Opens a qcow2 image: checks the header and extensions as qemu does,
@@ -90,15 +93,29 @@ impl Qcow2 {
             (None, true, true) => return Err(Error::invalid("'data-file' is required for this image")),
             _ => None,
         };
-        if header.crypt_method != CryptMethod::None && opts.access.io {
-            if header.crypt_method == CryptMethod::Luks && ext.crypto.is_none() {
-                return Err(Error::invalid(format!(
-                    "Missing CRYPTO header for crypt method {}",
-                    header.crypt_method.repr()
-                )));
+        let encryption = match header.crypt_method {
+            CryptMethod::None => None,
+            CryptMethod::Aes => Some("aes"),
+            _ => Some("luks"),
+        };
+        crate::image_opts::check_encrypt_format(opts.keys.encrypt_format, encryption)?;
+        let cipher = match (encryption, opts.access.io) {
+            (Some(_), true) => {
+                if header.crypt_method == CryptMethod::Luks && ext.crypto.is_none() {
+                    return Err(Error::invalid(format!(
+                        "Missing CRYPTO header for crypt method {}",
+                        header.crypt_method.repr()
+                    )));
+                }
+                let Some(pw) = opts.keys.passphrase()? else {
+                    return Err(Error::invalid("Parameter 'encrypt.key-secret' is required for cipher"));
+                };
+                let luks_header = ext.crypto.as_ref().map(|c| (&storage, c.offset));
+                let cipher = crate::crypto::qcow2_cipher(header.crypt_method.repr(), luks_header, pw.as_bytes())?;
+                Some(crypt::DataCipher { cipher, host_sectors: header.crypt_method == CryptMethod::Luks })
             }
-            return Err(Error::invalid("Parameter 'encrypt.key-secret' is required for cipher"));
-        }
+            _ => None,
+        };
         let luks = match &ext.crypto {
             Some(c) => Some(super::luks::read_header(&storage, c.offset)?),
             None => None,
@@ -136,6 +153,7 @@ impl Qcow2 {
             metadata_prealloc: OnceLock::new(),
             size: AtomicU64::new(size),
             bitmaps,
+            cipher,
             header,
         })
     }

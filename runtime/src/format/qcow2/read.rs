@@ -8,7 +8,7 @@ use crate::compress::{self, Codec};
 use crate::error::{Error, ErrorKind, Result};
 use crate::image::{read_backing, Extent, HostFile, Image, Status};
 use crate::storage::Storage;
-use qimg_formats::qcow2::{CompressedDescriptor, CompressionType};
+use qimg_formats::qcow2::{CompressedDescriptor, CompressionType, CryptMethod};
 use std::sync::atomic::Ordering;
 
 /// Pieces looked up per lock acquisition.
@@ -63,7 +63,9 @@ impl Qcow2 {
                 } else {
                     (false, p.len)
                 };
-                (Status::Data { host: Some((file, host)), zero }, n)
+                // qemu shows no host offset for encrypted data.
+                let host = (self.cipher.is_none() && self.header.crypt_method == CryptMethod::None).then_some((file, host));
+                (Status::Data { host, zero }, n)
             }
         };
         Ok(Extent { offset, len, status })
@@ -112,7 +114,7 @@ impl Qcow2 {
                 let start = (p.offset - offset) as usize;
                 let out = &mut buf[start..start + p.len as usize];
                 match p.kind {
-                    Kind::Data { file, host } => self.host(file).read_zero_padded(out, host)?,
+                    Kind::Data { file, host } => self.read_data(self.host(file), out, host, p.offset)?,
                     Kind::Zero { .. } => out.fill(0),
                     Kind::Unallocated => read_backing(self.backing_image.as_deref(), out, p.offset)?,
                     Kind::Compressed { entry } => self.read_compressed(entry, p.offset, out)?,

@@ -14,7 +14,7 @@ use super::meta::Meta;
 use super::Qcow2;
 use crate::error::{c_hex, Error, Result};
 use crate::image::{read_backing, Image};
-use qimg_formats::qcow2::{CompressedDescriptor, L2Entry, L2EntryExtended, L2Table, L2TableExtended};
+use qimg_formats::qcow2::{CompressedDescriptor, CryptMethod, L2Entry, L2EntryExtended, L2Table, L2TableExtended};
 
 /// The state of one L2 entry, decoded.
 #[derive(Debug, Clone, Copy)]
@@ -101,7 +101,7 @@ impl Qcow2 {
             out.fill(0);
         } else if allocated {
             let file = self.data.as_deref().unwrap_or(&self.storage);
-            file.read_zero_padded(out, l2.host_offset() + guest % cs)?;
+            self.read_data(file, out, l2.host_offset() + guest % cs, guest)?;
         } else {
             read_backing(self.backing_image(), out, guest)?;
         }
@@ -112,6 +112,9 @@ impl Qcow2 {
     pub(super) fn write(&self, buf: &[u8], offset: u64) -> Result<()> {
         if offset.saturating_add(buf.len() as u64) > self.virtual_size() {
             return Err(Error::errno(libc::EIO));
+        }
+        if let Some((full, start)) = self.sector_aligned(buf, offset)? {
+            return self.write(&full, start);
         }
         let mut meta = self.meta.lock().map_err(|_| Error::errno(libc::EIO))?;
         if self.geom.extended_l2 {
@@ -141,7 +144,7 @@ impl Qcow2 {
                     stop = (stop + cs).min(end);
                     index += 1;
                 }
-                meta.data_file().write_at(&buf[(pos - offset) as usize..(stop - offset) as usize], host + pos % cs)?;
+                self.write_data(meta.data_file(), &buf[(pos - offset) as usize..(stop - offset) as usize], host + pos % cs, pos)?;
                 pos = stop;
                 continue;
             }
@@ -166,14 +169,15 @@ impl Qcow2 {
             if pos > run_start {
                 let mut head = vec![0u8; (pos - run_start) as usize];
                 self.read_old(&olds[0], run_start, &mut head)?;
-                meta.data_file().write_at(&head, host)?;
+                self.write_data(meta.data_file(), &head, host, run_start)?;
             }
-            meta.data_file().write_at(&buf[(pos - offset) as usize..(stop - offset) as usize], host + (pos - run_start))?;
+            let data = &buf[(pos - offset) as usize..(stop - offset) as usize];
+            self.write_data(meta.data_file(), data, host + (pos - run_start), pos)?;
             let run_end = run_start + n * cs;
             if stop < run_end {
                 let mut tail = vec![0u8; (run_end - stop) as usize];
                 self.read_old(&olds[olds.len() - 1], stop, &mut tail)?;
-                meta.data_file().write_at(&tail, host + (stop - run_start))?;
+                self.write_data(meta.data_file(), &tail, host + (stop - run_start), stop)?;
             }
             for i in 0..olds.len() {
                 let new = L2Entry::new().with_host_offset(host + i as u64 * cs).with_copied(true).raw();
@@ -219,7 +223,7 @@ impl Qcow2 {
                     if b.alloc_bitmap() >> first & 1 == 0 {
                         self.read_old(&e, head_from, head)?;
                     } else {
-                        meta.data_file().read_zero_padded(head, l2.host_offset() + head_from - cluster)?;
+                        self.read_data(meta.data_file(), head, l2.host_offset() + head_from - cluster, head_from)?;
                     }
                 }
                 if in_cluster_end < tail_to {
@@ -227,11 +231,11 @@ impl Qcow2 {
                     if b.alloc_bitmap() >> last & 1 == 0 {
                         self.read_old(&e, in_cluster_end, t)?;
                     } else {
-                        meta.data_file().read_zero_padded(t, l2.host_offset() + in_cluster_end - cluster)?;
+                        self.read_data(meta.data_file(), t, l2.host_offset() + in_cluster_end - cluster, in_cluster_end)?;
                     }
                 }
                 full[(pos - head_from) as usize..(in_cluster_end - head_from) as usize].copy_from_slice(src);
-                meta.data_file().write_at(&full, l2.host_offset() + head_from - cluster)?;
+                self.write_data(meta.data_file(), &full, l2.host_offset() + head_from - cluster, head_from)?;
                 meta.set_entry(table, index, e.raw, Some((b.alloc_bitmap() | mask, b.zero_bitmap() & !mask)))?;
                 pos = in_cluster_end;
                 continue;
@@ -254,7 +258,7 @@ impl Qcow2 {
                 Some(_) => cluster,
                 None => meta.alloc_clusters(cs)?,
             };
-            meta.data_file().write_at(&full, host + (from - cluster))?;
+            self.write_data(meta.data_file(), &full, host + (from - cluster), from)?;
             let new = L2Entry::new().with_host_offset(host).with_copied(true).raw();
             let written = subcluster_mask((from - cluster) / sub, (to - 1 - cluster) / sub);
             let kept = if old_host { b.alloc_bitmap() } else if l2.compressed() { u32::MAX } else { 0 };
@@ -331,6 +335,9 @@ impl Qcow2 {
         let cb = self.geom.cluster_bits;
         if offset % cs != 0 || data.is_empty() || data.len() as u64 >= cs || self.data.is_some() {
             return Err(Error::errno(libc::EINVAL));
+        }
+        if self.header.crypt_method != CryptMethod::None {
+            return Err(Error::unsupported("Compression and encryption not supported at the same time"));
         }
         let mut meta = self.meta.lock().map_err(|_| Error::errno(libc::EIO))?;
         let table = meta.l2_table_for(offset)?;
