@@ -15,6 +15,7 @@ pub mod image;
 pub mod image_opts;
 pub mod info;
 pub mod lock;
+pub mod measure;
 pub mod map;
 pub mod crash_point;
 pub mod create_opts;

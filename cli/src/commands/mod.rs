@@ -8,6 +8,7 @@ mod create;
 mod info;
 mod info_render;
 mod map;
+mod measure;
 mod open_warnings;
 mod spec;
 
@@ -63,6 +64,7 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::OptionsHelp(h) => create::options_help(env, &h),
         Command::Spec(a) => spec::run(env, &a),
         Command::Bitmap(a) => bitmap::run(env, &a),
+        Command::Measure(a) => measure::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();

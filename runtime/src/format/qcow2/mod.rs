@@ -7,6 +7,7 @@ pub mod create;
 mod crypt;
 mod header;
 mod map;
+pub mod measure;
 mod meta;
 mod prealloc;
 mod read;

@@ -25,7 +25,7 @@ use crate::image::Image;
 use crate::info::BitmapInfo;
 use crate::storage::Storage;
 use directory::{entry_size, MAX_BITMAPS, MAX_DIRECTORY_SIZE};
-use qimg_formats::qcow2::{BitmapsExtension, Header};
+use qimg_formats::qcow2::{BitmapTableEntry, BitmapsExtension, Header};
 use std::sync::{Mutex, MutexGuard};
 
 /// Table bytes of all bitmaps together that an image may have qimg read
@@ -137,6 +137,20 @@ impl Bitmaps {
             })
             .collect())
     }
+}
+
+/// Bytes the persistent bitmaps among `bitmaps` would take in a new image
+/// of `cluster_size` (qemu's `qcow2_get_persistent_dirty_bitmap_size`):
+/// every bitmap fully allocated, with its table, and the directory.
+pub(super) fn persistent_bitmaps_size(bitmaps: &[BitmapState], cluster_size: u64) -> u64 {
+    let round = |n: u64| n.div_ceil(cluster_size) * cluster_size;
+    let (mut size, mut dir) = (0u64, 0u64);
+    for b in bitmaps.iter().filter(|b| b.persistent) {
+        let clusters = table::bitmap_bytes_needed(b.size, b.granularity).div_ceil(cluster_size);
+        size += clusters * cluster_size + round(clusters * BitmapTableEntry::SIZE as u64);
+        dir += entry_size(b.name.len());
+    }
+    size + round(dir)
 }
 
 impl Qcow2 {
