@@ -8,8 +8,10 @@ mod corpus;
 mod support;
 
 mod convert;
+mod bitmap;
 mod compare;
 mod create;
 mod info;
 mod map;
+mod measure;
 mod spec;

@@ -25,11 +25,20 @@ fn action(a: &BitmapAction, granularity: u64) -> Action<'_> {
     }
 }
 
+/// Prints what the image's driver reported along the way.
+fn print_messages(env: &Env, img: &dyn Image) {
+    for m in img.bitmaps().map(|b| b.take_messages()).unwrap_or_default() {
+        env.err(m.as_bytes());
+    }
+}
+
 /// Runs the actions on the open image; false after the first failure.
 fn run_actions(env: &Env, a: &Bitmap, img: &dyn Image, source: &dyn Image) -> bool {
     for act in &a.actions {
         let act = action(act, a.granularity);
-        if let Err(e) = apply(img, &a.bitmap, act, source) {
+        let r = apply(img, &a.bitmap, act, source);
+        print_messages(env, img);
+        if let Err(e) = r {
             let e = e.prefix(format!("Operation {} on bitmap {} failed", act.verb(), a.bitmap));
             env.error(&e);
             return false;
@@ -79,7 +88,9 @@ pub fn run(env: &Env, a: &Bitmap) -> i32 {
         (_, Some(s)) => run_actions(env, a, img.as_ref(), s.as_ref()),
         (None, None) => run_actions(env, a, img.as_ref(), img.as_ref()),
     };
-    if let Err(e) = img.close() {
+    let closed = img.close();
+    print_messages(env, img.as_ref());
+    if let Err(e) = closed {
         env.error(&e);
         let errno = Error::errno(e.errno.unwrap_or(libc::EIO));
         env.error(&errno.prefix("Error while closing the image"));

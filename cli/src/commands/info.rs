@@ -1,6 +1,7 @@
 //! `info`: what an image (or its whole backing chain) is.
 
 use super::info_render::{human, node_qdict};
+use super::open_warnings::print_open_warnings;
 use super::Env;
 use crate::args::{Info, OutputFormat};
 use crate::output::json::to_json_output;
@@ -12,7 +13,7 @@ use qimg_runtime::Error;
 /// Runs `info`.
 pub fn run(env: &Env, a: &Info) -> i32 {
     let filename = a.filename.to_string_lossy().into_owned();
-    let infos = match collect(a, &filename) {
+    let infos = match collect(env, a, &filename) {
         Ok(i) => i,
         Err(e) => {
             env.error(&e);
@@ -44,7 +45,7 @@ pub fn run(env: &Env, a: &Info) -> i32 {
 
 /// Opens the image (and, with `--backing-chain`, each backing file in turn,
 /// without opening its own backing) and collects what `info` shows.
-fn collect(a: &Info, filename: &str) -> Result<Vec<NodeInfo>, Error> {
+fn collect(env: &Env, a: &Info, filename: &str) -> Result<Vec<NodeInfo>, Error> {
     if a.image_opts {
         return Err(Error::unsupported("qimg does not support --image-opts yet"));
     }
@@ -57,6 +58,7 @@ fn collect(a: &Info, filename: &str) -> Result<Vec<NodeInfo>, Error> {
         }
         let opts = OpenOptions::info(format.as_deref(), a.force_share);
         let img = image::open(&name, &opts)?;
+        print_open_warnings(env, img.as_ref());
         infos.push(img.info()?);
         seen.push(name);
         if a.backing_chain {

@@ -61,6 +61,10 @@ pub trait BitmapStore {
 
     /// Sets every bit of bitmap `name` that meets a set bit of `src`.
     fn merge_into(&self, name: &str, src: &DirtyBitmap) -> Result<()>;
+
+    /// Diagnostics qemu prints on stderr without failing (a failed free of
+    /// old bitmap clusters), each with its newline, since the last call.
+    fn take_messages(&self) -> Vec<String>;
 }
 
 /// The name qemu gives a node the user did not name: `#block`, a counter

@@ -55,6 +55,8 @@ struct State {
 #[derive(Debug, Default)]
 pub(super) struct Bitmaps {
     state: Mutex<State>,
+    /// What qemu would have printed on stderr along the way (failed frees).
+    messages: Mutex<Vec<String>>,
     /// The image is open read-write: bitmaps can change and are stored at close.
     writable: bool,
 }
@@ -116,11 +118,18 @@ impl Bitmaps {
                 });
             }
         }
-        Ok(Bitmaps { state: Mutex::new(state), writable })
+        Ok(Bitmaps { state: Mutex::new(state), messages: Mutex::new(Vec::new()), writable })
     }
 
     fn lock(&self) -> Result<MutexGuard<'_, State>> {
         self.state.lock().map_err(|_| Error::errno(libc::EIO))
+    }
+
+    /// Records a diagnostic qemu prints on stderr without failing.
+    fn note(&self, message: String) {
+        if let Ok(mut m) = self.messages.lock() {
+            m.push(message);
+        }
     }
 
     /// What `info` shows: the directory on disk.
@@ -254,6 +263,10 @@ impl BitmapStore for Qcow2 {
         let mut st = self.bitmap_state()?;
         let mut load = cluster_reader(&self.storage, self.geom.cluster_size);
         Self::find_mut(&mut st, name)?.bits.materialized(&mut load)
+    }
+
+    fn take_messages(&self) -> Vec<String> {
+        self.bitmaps.messages.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default()
     }
 
     fn merge_into(&self, name: &str, src: &DirtyBitmap) -> Result<()> {

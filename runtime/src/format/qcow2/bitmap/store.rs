@@ -13,9 +13,9 @@
 use super::directory::{self, DirEntry, MAX_BITMAPS, MAX_PHYS_SIZE, MAX_TABLE_SIZE};
 use super::{cluster_reader, table, Bitmaps, State};
 use crate::bitmap::{Chunk, DirtyBitmap};
-use crate::error::{Error, Result};
+use crate::error::{strerror, Error, Result};
 use crate::format::qcow2::header::{write_cluster0, Extensions};
-use crate::format::qcow2::meta::Meta;
+use crate::format::qcow2::meta::{Fail, Meta};
 use crate::format::qcow2::Qcow2;
 use crate::image::Image;
 use qimg_formats::qcow2::{AutoclearFeatures, BitmapFlags, BitmapTableEntry, BitmapsExtension};
@@ -79,6 +79,19 @@ fn mark_in_place(meta: &mut Meta, dir: &[DirEntry], ext: &Extensions, backing: O
 }
 
 impl Qcow2 {
+    /// Drops a reference to `[offset, offset + len)` as qemu's
+    /// `qcow2_free_clusters` does: a failure is reported, not returned.
+    /// Returns whether the references were dropped.
+    fn free(&self, meta: &mut Meta, offset: u64, len: u64) -> bool {
+        let errno = match meta.update_refcount(offset, len, -1) {
+            Ok(()) => return true,
+            Err(Fail::Again) => libc::EAGAIN,
+            Err(Fail::Err(e)) => e.errno.unwrap_or(libc::EIO),
+        };
+        self.bitmaps.note(format!("qcow2_free_clusters failed: {}\n", strerror(errno)));
+        false
+    }
+
     fn backing_name(&self) -> Option<&str> {
         self.backing.as_ref().map(|b| b.filename.as_str())
     }
@@ -98,7 +111,7 @@ impl Qcow2 {
             let offset = meta.alloc_clusters(bytes.len() as u64)?;
             let written = meta.io.write_at(&bytes, offset).and_then(|_| meta.flush()).and_then(|_| meta.io.sync());
             if let Err(e) = written {
-                let _ = meta.free_clusters(offset, bytes.len() as u64);
+                self.free(meta, offset, bytes.len() as u64);
                 return Err(e);
             }
             new_dir = Some((offset, bytes.len() as u64));
@@ -115,7 +128,7 @@ impl Qcow2 {
         }
         if let Err(e) = header_sync(meta, &self.ext, self.backing_name()) {
             if let Some((offset, size)) = new_dir {
-                let _ = meta.free_clusters(offset, size);
+                self.free(meta, offset, size);
             }
             meta.bitmaps_ext = old;
             meta.header.autoclear_features = old_autoclear;
@@ -123,7 +136,7 @@ impl Qcow2 {
         }
         if let Some(o) = old {
             if o.bitmap_directory_size > 0 {
-                meta.free_clusters(o.bitmap_directory_offset, o.bitmap_directory_size)?;
+                self.free(meta, o.bitmap_directory_offset, o.bitmap_directory_size);
             }
         }
         st.dir = list;
@@ -137,12 +150,12 @@ impl Qcow2 {
         let cs = self.geom.cluster_size;
         let Ok(entries) = table::read(&self.storage, offset, size, cs) else { return Ok(()) };
         for e in entries.iter().filter(|e| e.offset() != 0) {
-            meta.free_clusters(e.offset(), cs)?;
-            if meta.refcount(e.offset() / cs)? == 0 {
+            if self.free(meta, e.offset(), cs) && meta.refcount(e.offset() / cs)? == 0 {
                 self.storage.punch_hole(e.offset(), cs)?;
             }
         }
-        meta.free_clusters(offset, size as u64 * BitmapTableEntry::SIZE as u64)
+        self.free(meta, offset, size as u64 * BitmapTableEntry::SIZE as u64);
+        Ok(())
     }
 
     /// Writes a bitmap's data clusters and table into new clusters (qemu's
@@ -190,7 +203,9 @@ impl Qcow2 {
         let mut list = st.dir.clone();
         let mut old_tables = Vec::new();
         let mut jobs = Vec::new();
-        for (li, b) in st.live.iter().enumerate().filter(|(_, b)| !b.inconsistent) {
+        // qemu visits its bitmaps newest first: that decides the order in
+        // which old tables are freed, and so where later allocations land.
+        for (li, b) in st.live.iter().enumerate().rev().filter(|(_, b)| !b.inconsistent) {
             table::check_constraints(&b.name, b.bits.granularity(), len, cs)
                 .map_err(|e| e.prefix(format!("Bitmap '{}' doesn't satisfy the constraints", b.name)))?;
             let i = match list.iter().position(|d| d.name == b.name) {
@@ -250,12 +265,12 @@ impl Qcow2 {
         }
         if let Err(e) = result {
             for (offset, size) in new {
-                let _ = meta.free_clusters(offset, size);
+                self.free(&mut meta, offset, size);
             }
             return Err(e);
         }
         for (offset, size) in old_tables {
-            self.free_bitmap_clusters(&mut meta, offset, size)?;
+            let _ = self.free_bitmap_clusters(&mut meta, offset, size);
         }
         st.live.clear();
         Ok(())
