@@ -8,6 +8,8 @@ mod corpus;
 mod support;
 
 mod convert;
+mod crash_bitmap;
+mod crash_support;
 mod bitmap;
 mod compare;
 mod create;
