@@ -7,19 +7,18 @@ mod commands;
 mod output;
 
 use std::ffi::OsString;
-use std::io::Write;
 
 fn main() {
     limit_malloc_arenas();
     let argv: Vec<OsString> = std::env::args_os().collect();
     let argv0 = argv.first().cloned().unwrap_or_else(|| OsString::from("qimg"));
-    let code = run(&argv0, argv.get(1..).unwrap_or(&[]));
-    let _ = std::io::stdout().flush();
+    let env = commands::Env::new(args::prog_name(&argv0));
+    let code = run(&env, &argv0, argv.get(1..).unwrap_or(&[]));
+    env.flush_out();
     std::process::exit(code);
 }
 
-fn run(argv0: &OsString, args: &[OsString]) -> i32 {
-    let env = commands::Env { prog: args::prog_name(argv0) };
+fn run(env: &commands::Env, argv0: &OsString, args: &[OsString]) -> i32 {
     match args::parse_with_argv0(argv0, args) {
         Err(e) => {
             env.out(e.stdout.as_bytes());
@@ -34,7 +33,7 @@ fn run(argv0: &OsString, args: &[OsString]) -> i32 {
             env.out(args::version_text().as_bytes());
             0
         }
-        Ok(args::Invocation::Command(cmd)) => commands::run(&env, cmd),
+        Ok(args::Invocation::Command(cmd)) => commands::run(env, cmd),
     }
 }
 

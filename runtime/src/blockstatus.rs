@@ -19,14 +19,14 @@
 //!   Seen from a single layer (`map`), it is not `present`, at the overlay's
 //!   depth; seen from above (`compare`), qemu treats the zeros as allocated
 //!   by the short backing file.
-//! - Extent lengths follow qemu's: a qcow2 answer never crosses an L2 table
-//!   and never exceeds `INT_MAX` bytes; a raw answer runs to the next
-//!   hole/data boundary. `compare` and `convert` step through the guest in
-//!   these lengths, so progress output and `compare -s` results depend on them.
+//! - Extent lengths are the drivers' (which bound them as qemu's do: a qcow2
+//!   answer never crosses an L2 table nor exceeds `INT_MAX` bytes; a raw
+//!   answer runs to the next hole/data boundary). `compare` and `convert`
+//!   step through the guest in these lengths, so progress output and
+//!   `compare -s` results depend on them.
 
 use crate::error::{Error, Result};
 use crate::image::{HostFile, Image, Status};
-use crate::info::FormatSpecific;
 use std::cell::Cell;
 
 /// qemu's `BDRV_BLOCK_DATA`: the range reads from a data area.
@@ -41,9 +41,6 @@ pub const BDRV_BLOCK_ALLOCATED: u32 = 0x10;
 pub const BDRV_BLOCK_EOF: u32 = 0x20;
 /// qemu's `BDRV_BLOCK_COMPRESSED`: the range is stored compressed.
 pub const BDRV_BLOCK_COMPRESSED: u32 = 0x80;
-
-/// qcow2 asks its metadata about at most `INT_MAX` bytes at a time.
-const QCOW2_MAX_BYTES: u64 = i32::MAX as u64;
 
 /// What qemu says about one range of guest data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -98,10 +95,6 @@ struct Layer<'a> {
     /// Whether the format can have a backing file (qemu's `supports_backing`):
     /// only those turn "unallocated, nothing below" into zeros.
     supports_backing: bool,
-    /// qcow2: the guest bytes one L2 table maps; qemu's answers stop at its end.
-    l2_span: Option<u64>,
-    /// The longest answer the driver gives at once.
-    max_bytes: u64,
     /// The driver's last answer (see [`Layer::driver_status`]).
     last: Cell<Option<Answer>>,
 }
@@ -209,10 +202,7 @@ impl<'a> Chain<'a> {
             st.eof = true;
             return Ok(st);
         }
-        let mut bytes = bytes.min(l.size - offset).min(l.max_bytes);
-        if let Some(span) = l.l2_span {
-            bytes = bytes.min(span - offset % span);
-        }
+        let bytes = bytes.min(l.size - offset);
         if bytes == 0 {
             return Ok(st);
         }
@@ -308,22 +298,7 @@ impl<'a> Chain<'a> {
 fn layer(image: &dyn Image) -> Layer<'_> {
     let format = image.format();
     let supports_backing = matches!(format, "qcow2" | "qcow" | "qed" | "vmdk");
-    let (l2_span, max_bytes) =
-        if format == "qcow2" { (qcow2_l2_span(image), QCOW2_MAX_BYTES) } else { (None, u64::MAX) };
-    Layer { image, size: image.virtual_size(), supports_backing, l2_span, max_bytes, last: Cell::new(None) }
-}
-
-/// The guest bytes one qcow2 L2 table maps: a cluster of 8-byte entries (16
-/// with extended L2), each for a cluster. qemu reads L2 tables a cluster at a
-/// time and answers block status one table at most.
-fn qcow2_l2_span(image: &dyn Image) -> Option<u64> {
-    let cluster = image.cluster_size()?;
-    let extended = match image.info() {
-        Ok(info) => matches!(info.format_specific, Some(FormatSpecific::Qcow2(q)) if q.extended_l2 == Some(true)),
-        Err(_) => false,
-    };
-    let entry = if extended { 16 } else { 8 };
-    (cluster / entry).checked_mul(cluster).filter(|s| *s > 0)
+    Layer { image, size: image.virtual_size(), supports_backing, last: Cell::new(None) }
 }
 
 #[cfg(test)]
@@ -421,18 +396,6 @@ mod tests {
         let s = c.status_above(0, 4 * M).unwrap();
         assert_eq!((s.depth, s.len), (1, M));
         assert_eq!(s.bits(), BDRV_BLOCK_ZERO | BDRV_BLOCK_EOF);
-    }
-
-    #[test]
-    fn qcow2_answers_stop_at_l2_tables() {
-        // 64 KiB clusters: one L2 table maps 512 MiB.
-        let big = 2048 * M;
-        let top = Fake { format: "qcow2", size: big, extents: vec![(0, big, data(0))], backing: None };
-        let c = Chain::new(&top);
-        assert_eq!(c.status_above(0, big).unwrap().len, 512 * M);
-        assert_eq!(c.status_above(500 * M, big).unwrap().len, 12 * M);
-        let raw = Fake { format: "raw", size: big, extents: vec![(0, big, data(0))], backing: None };
-        assert_eq!(Chain::new(&raw).status_above(0, big).unwrap().len, big);
     }
 
     #[test]

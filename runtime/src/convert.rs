@@ -5,16 +5,22 @@ use crate::copy::{self, Options};
 use crate::create_opts::create_schema_with_protocol;
 use crate::error::{Error, Result};
 use crate::format;
-use crate::image::{self, Image, OpenOptions};
+use crate::image::{Image, OpenOptions};
+use crate::image_ref::ImageRef;
+use crate::secret::SecretStore;
 use crate::opts::Opts;
 
 /// What to convert, and how.
 #[derive(Debug, Clone)]
 pub struct Request<'a> {
-    pub sources: Vec<&'a str>,
-    pub source_format: Option<&'a str>,
-    pub target: &'a str,
+    /// The sources (`-f` is in each reference).
+    pub sources: &'a [ImageRef],
+    /// The target; its own format (`--target-image-opts`) wins over `target_format`.
+    pub target: &'a ImageRef,
+    /// `-O`.
     pub target_format: &'a str,
+    /// The secrets `--object` defined.
+    pub secrets: &'a SecretStore,
     /// The `-o` option string for a new target.
     pub options: Option<&'a str>,
     /// `-B` and `-F`.
@@ -77,9 +83,9 @@ fn compresses(format: &str) -> bool {
 /// Runs a conversion. `progress` receives percentages as qemu reports them.
 pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync), warn: &copy::Warn<'_>) -> Result<()> {
     let mut sources: Vec<Box<dyn Image>> = Vec::new();
-    for name in &req.sources {
-        let opts = OpenOptions { exclusive: true, ..OpenOptions::read(req.source_format, req.force_share) };
-        let img = image::open(name, &opts)?;
+    for source in req.sources {
+        let opts = OpenOptions { exclusive: true, ..OpenOptions::read(None, req.force_share) };
+        let img = source.open(opts, req.secrets)?;
         if let Some(snap) = req.snapshot {
             load_snapshot(img.as_ref(), snap)?;
         }
@@ -95,7 +101,7 @@ pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync), warn: &copy::
     let Some(flush) = cache_flushes(req.target_cache) else {
         return Err(Error::invalid(format!("Invalid cache option: {}", req.target_cache)));
     };
-    let target = image::open(req.target, &OpenOptions::write(Some(req.target_format)))?;
+    let target = req.target.open(OpenOptions::write(Some(req.target_format)), req.secrets)?;
     if req.no_create && target.virtual_size() < total {
         return Err(Error::invalid("output file is smaller than input file"));
     }
@@ -123,7 +129,8 @@ pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync), warn: &copy::
 /// Creates the target with the format's options, the total size and the
 /// backing file (not opened), wrapping errors as qemu does.
 fn create_target(req: &Request<'_>, size: u64) -> Result<()> {
-    let wrap = |e: Error| e.prefix(format!("{}: error while converting {}", req.target, req.target_format));
+    let name = req.target.filename();
+    let wrap = |e: Error| e.prefix(format!("{name}: error while converting {}", req.target_format));
     let Some(schema) = create_schema_with_protocol(req.target_format) else {
         return Err(Error::unsupported(format!(
             "Format driver '{}' does not support image creation",
@@ -151,8 +158,8 @@ fn create_target(req: &Request<'_>, size: u64) -> Result<()> {
         return Err(Error::invalid("Use of backing file requires explicit backing format"));
     }
     let result = match req.target_format {
-        "raw" => format::raw::create(req.target, &opts, &mut |_| {}),
-        "qcow2" => format::qcow2::create::create_from_opts(req.target, &opts, &mut |_| {}),
+        "raw" => format::raw::create(name, &opts, &mut |_| {}),
+        "qcow2" => format::qcow2::create::create_from_opts(name, &opts, &mut |_| {}),
         other => Err(Error::unsupported(format!("qimg cannot create '{other}' images yet"))),
     };
     result.map_err(|e| match e.errno {

@@ -436,18 +436,17 @@ fn process(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
         _ => None,
     };
     if ctx.opts.in_order {
+        // Wait for the turn (or a failure elsewhere), write, and always pass
+        // the turn on: a chunk that does not advance it would strand the rest.
         let (lock, cv) = ctx.turn;
         let mut t = lock.lock().map_err(|_| Error::errno(libc::EIO))?;
-        while *t < job.seq {
+        while *t < job.seq && !ctx.failed.load(Ordering::SeqCst) {
             t = cv.wait(t).map_err(|_| Error::errno(libc::EIO))?;
         }
-        if ctx.failed.load(Ordering::SeqCst) {
-            return Ok(());
-        }
         drop(t);
-        let r = write_chunk(ctx, job, buf, compressed.as_deref());
+        let r = if ctx.failed.load(Ordering::SeqCst) { Ok(()) } else { write_chunk(ctx, job, buf, compressed.as_deref()) };
         let mut t = lock.lock().map_err(|_| Error::errno(libc::EIO))?;
-        *t = job.seq + 1;
+        *t = (*t).max(job.seq + 1);
         cv.notify_all();
         r
     } else {

@@ -13,6 +13,7 @@ pub mod error;
 pub mod format;
 pub mod image;
 pub mod image_opts;
+pub mod image_ref;
 pub mod info;
 pub mod lock;
 pub mod measure;

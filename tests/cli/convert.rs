@@ -222,3 +222,31 @@ fn sigusr1_prints_progress_on_stderr() {
     let line = err.lines().next().unwrap_or_default();
     assert!(line.starts_with("    (") && line.ends_with("/100%)"), "stderr: {err:?}");
 }
+
+/// A read error in the middle of a long conversion stops it with qemu's
+/// message instead of leaving the workers waiting for each other.
+#[test]
+fn read_error_midway_stops_every_mode() {
+    let dir = scratch("convert-midway-error");
+    tool(&dir, "qemu-img", &["create", "-q", "-f", "qcow2", "c.qcow2", "8M"]);
+    let writes: Vec<String> = (0..128).map(|i| format!("write -c -P {} {}k 64k", i % 250 + 1, i * 64)).collect();
+    let mut args = vec!["-f", "qcow2"];
+    for w in &writes {
+        args.extend(["-c", w.as_str()]);
+    }
+    args.push("c.qcow2");
+    tool(&dir, "qemu-io", &args);
+    let mut img = std::fs::read(dir.join("c.qcow2")).unwrap();
+    let (host, compressed) = crate::support::qcow2_host_cluster(&img, 5 << 20).unwrap();
+    assert!(compressed);
+    img[host as usize..host as usize + 64].fill(0xff);
+    std::fs::write(dir.join("c.qcow2"), img).unwrap();
+    let pair = Pair::new("midway", &[(&dir.join("c.qcow2"), "c.qcow2")]);
+    for extra in [&[][..], &["-W"][..], &["-c", "-O", "qcow2"][..], &["-m", "1"][..]] {
+        let mut a = vec!["convert"];
+        a.extend_from_slice(extra);
+        a.extend(["c.qcow2", "out.img"]);
+        let r = pair.run(&a);
+        assert_eq!(r.code, 1, "{a:?}");
+    }
+}

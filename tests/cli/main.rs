@@ -13,6 +13,7 @@ mod crash_support;
 mod bitmap;
 mod compare;
 mod create;
+mod encryption;
 mod info;
 mod map;
 mod measure;

@@ -11,11 +11,6 @@ fn rel(dir: &Path, p: &Path) -> String {
     p.strip_prefix(dir).unwrap_or(p).to_string_lossy().into_owned()
 }
 
-/// Images whose `map` qimg cannot match until the qcow2 driver reports the
-/// host offset of unallocated subclusters in allocated clusters
-/// (`Status::Reserved`); see `qcow2_subcluster_gaps_need_driver_support`.
-const NEEDS_RESERVED: &[&str] = &["qcow2/extended-l2.qcow2"];
-
 /// Runs `map` in both formats, with `-f` and `-U` variants.
 fn all_forms(dir: &Path, name: &str, format: Option<&str>) {
     same(dir, &["map", name]);
@@ -33,11 +28,6 @@ fn every_raw_and_qcow2_corpus_image() {
     assert!(images.len() > 40);
     for e in &images {
         let name = rel(&dir, &e.path);
-        if NEEDS_RESERVED.contains(&name.as_str()) {
-            // Human output does not show unallocated ranges: it matches already.
-            same(&dir, &["map", &name]);
-            continue;
-        }
         all_forms(&dir, &name, Some(&e.format));
     }
 }
@@ -202,9 +192,9 @@ fn subclusters_of_whole_clusters() {
     all_forms(&dir, "x.qcow2", Some("qcow2"));
 }
 
+/// Unallocated subclusters of allocated clusters show their reserved host offset.
 #[test]
-#[ignore = "needs the qcow2 driver to report unallocated subclusters of allocated clusters as Status::Reserved"]
-fn qcow2_subcluster_gaps_need_driver_support() {
+fn qcow2_subcluster_gaps() {
     let dir = corpus::dir();
     same(&dir, &["map", "--output=json", "qcow2/extended-l2.qcow2"]);
     let dir = scratch("map-subcluster-gaps");

@@ -19,20 +19,48 @@ pub fn qimg_path() -> &'static str {
     env!("CARGO_BIN_EXE_qimg")
 }
 
+/// No single command of a test may take longer than this: a hang fails the
+/// test instead of stalling the suite.
+const COMMAND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
+
 fn run_in(program: &str, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
-    let out = Command::new(program)
+    let mut child = Command::new(program)
         .arg0("qemu-img")
         .args(args)
         .current_dir(dir)
         .envs(env.iter().copied())
         .env("LC_ALL", "C")
         .stdin(Stdio::null())
-        .output()
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
         .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    let (mut stdout, mut stderr) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let out_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut v).map(|_| v)
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut v).map(|_| v)
+    });
+    let started = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for child") {
+            break status;
+        }
+        if started.elapsed() > COMMAND_TIMEOUT {
+            let _ = child.kill();
+            panic!("{program} {} did not finish in {COMMAND_TIMEOUT:?}", args.join(" "));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    let err = err_reader.join().expect("stderr reader").expect("read stderr");
+    let out = out_reader.join().expect("stdout reader").expect("read stdout");
     Run {
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out).into_owned(),
+        stderr: String::from_utf8_lossy(&err).into_owned(),
+        code: status.code().unwrap_or(-1),
     }
 }
 
@@ -97,4 +125,24 @@ pub fn create(dir: &Path, args: &[&str]) {
 /// Reads a whole file.
 pub fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
+
+/// Where guest cluster `guest` of a qcow2 image (standard L2 entries, no
+/// external data file) is stored, read through the generated layouts:
+/// `(host offset, compressed)`, or `None` when it is not allocated. For a
+/// compressed cluster the offset is that of its compressed data.
+pub fn qcow2_host_cluster(image: &[u8], guest: u64) -> Option<(u64, bool)> {
+    use qimg_formats::qcow2::{CompressedDescriptor, Header, L1Table, L2Table};
+    let h = Header::read(image).ok()?;
+    let cluster_bits = h.cluster_bits;
+    let l2_entries = 1u64 << (cluster_bits - 3);
+    let cluster = guest >> cluster_bits;
+    let l1 = image.get(h.l1_table_offset as usize..)?;
+    let l2_offset = L1Table::get(l1, (cluster / l2_entries) as usize)?.l2_offset();
+    let l2 = image.get(l2_offset as usize..)?;
+    let entry = L2Table::get(l2, (cluster % l2_entries) as usize)?;
+    if entry.compressed() {
+        return CompressedDescriptor::from_raw(entry.raw()).host_offset(cluster_bits).map(|o| (o, true));
+    }
+    (entry.host_offset() != 0).then_some((entry.host_offset(), false))
 }

@@ -29,16 +29,6 @@ pub struct ObjectDef {
     pub props: Vec<(String, String)>,
 }
 
-impl ObjectDef {
-    /// The value of a property.
-    pub fn prop(&self, key: &str) -> Option<&str> {
-        self.props
-            .iter()
-            .find(|(k, _)| k == key)
-            .map(|(_, v)| v.as_str())
-    }
-}
-
 /// What an `--object` argument amounts to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ObjectArg {

@@ -3,10 +3,11 @@
 //! is still stored when the image is closed, as qemu-img does.
 
 use super::open_warnings::print_open_warnings;
-use super::Env;
+use super::{secrets, Env};
 use crate::args::{Bitmap, BitmapAction};
 use qimg_runtime::bitmap::command::{apply, Action};
-use qimg_runtime::image::{self, Image, OpenOptions};
+use qimg_runtime::image::{Image, OpenOptions};
+use qimg_runtime::image_ref::ImageRef;
 use qimg_runtime::Error;
 
 /// What qemu prints when a write-mode command opens a file it probed as raw.
@@ -49,28 +50,26 @@ fn run_actions(env: &Env, a: &Bitmap, img: &dyn Image, source: &dyn Image) -> bo
 
 /// Runs `bitmap`.
 pub fn run(env: &Env, a: &Bitmap) -> i32 {
-    if a.image_opts {
-        env.error(&Error::unsupported("qimg does not support --image-opts yet"));
-        return 1;
-    }
-    let filename = a.filename.to_string_lossy().into_owned();
-    let opts = OpenOptions { no_backing: true, ..OpenOptions::write(a.format.as_deref()) };
-    let img = match image::open(&filename, &opts) {
-        Ok(i) => i,
+    let opened = secrets(&a.objects).and_then(|secrets| {
+        let r = env.image_ref(&a.filename, a.format.as_deref(), a.image_opts)?;
+        let img = r.open(OpenOptions { no_backing: true, ..OpenOptions::write(None) }, &secrets)?;
+        Ok((r, img, secrets))
+    });
+    let (r, img, secrets) = match opened {
+        Ok(o) => o,
         Err(e) => {
             env.error(&e);
             return 1;
         }
     };
     print_open_warnings(env, img.as_ref());
-    if a.format.is_none() && img.format() == "raw" {
-        env.err(PROBED_RAW_WARNING.replace("{}", &filename).as_bytes());
+    if r.format.is_none() && img.format() == "raw" {
+        env.err(PROBED_RAW_WARNING.replace("{}", r.filename()).as_bytes());
     }
     let source = match &a.source_file {
         Some(name) => {
-            let name = name.to_string_lossy().into_owned();
-            let opts = OpenOptions { no_backing: true, ..OpenOptions::read(a.source_format.as_deref(), false) };
-            match image::open(&name, &opts) {
+            let opts = OpenOptions { no_backing: true, ..OpenOptions::read(None, false) };
+            match ImageRef::file(&name.to_string_lossy(), a.source_format.as_deref()).open(opts, &secrets) {
                 Ok(s) => {
                     print_open_warnings(env, s.as_ref());
                     Some(s)

@@ -8,14 +8,14 @@
 //! add up to more than 2%), and the newline that ends it comes last, after
 //! the verdict, even when an image could not be opened.
 
-use super::Env;
+use super::{secrets, Env};
 use crate::args::Compare;
 use crate::output::progress::{progress_line, PROGRESS_END};
 use qimg_runtime::compare::{compare, Event, Failure, Options, Outcome, Side};
 use qimg_runtime::error::strerror;
-use qimg_runtime::image::{self, OpenOptions};
+use qimg_runtime::image::OpenOptions;
 use qimg_runtime::Error;
-use std::io::Write;
+use std::ffi::OsStr;
 
 /// `compare` prints progress only after this many more percent.
 const MIN_SKIP: f32 = 2.0;
@@ -36,9 +36,8 @@ impl Progress<'_> {
         if current > self.last_print + MIN_SKIP || current == 100.0 || current == 0.0 {
             self.last_print = current;
             if self.enabled {
-                self.env.out(progress_line(current as f64).as_bytes());
                 // qemu flushes each line, so that a terminal shows it.
-                let _ = std::io::stdout().flush();
+                self.env.out_now(progress_line(current as f64).as_bytes());
             }
         }
     }
@@ -46,7 +45,7 @@ impl Progress<'_> {
     /// Ends the progress output.
     fn end(&self) {
         if self.enabled {
-            self.env.out(PROGRESS_END.as_bytes());
+            self.env.out_now(PROGRESS_END.as_bytes());
         }
     }
 }
@@ -65,20 +64,25 @@ fn compare_images(env: &Env, a: &Compare, progress: &mut Progress<'_>) -> i32 {
             env.out(text.as_bytes());
         }
     };
-    if a.image_opts {
-        env.err(format!("{}: qimg does not support --image-opts yet\n", env.prog).as_bytes());
-        return 2;
-    }
     let names = [a.filename1.to_string_lossy().into_owned(), a.filename2.to_string_lossy().into_owned()];
-    let open = |name: &str, format: Option<&str>| image::open(name, &OpenOptions::read(format, a.force_share));
-    let img1 = match open(&names[0], a.format1.as_deref()) {
+    let secrets = match secrets(&a.objects) {
+        Ok(s) => s,
+        Err(e) => {
+            env.error(&e);
+            return 2;
+        }
+    };
+    let open = |name: &OsStr, format: Option<&str>| {
+        env.image_ref(name, format, a.image_opts)?.open(OpenOptions::read(None, a.force_share), &secrets)
+    };
+    let img1 = match open(&a.filename1, a.format1.as_deref()) {
         Ok(i) => i,
         Err(e) => {
             env.error(&e);
             return 2;
         }
     };
-    let img2 = match open(&names[1], a.format2.as_deref()) {
+    let img2 = match open(&a.filename2, a.format2.as_deref()) {
         Ok(i) => i,
         Err(e) => {
             env.error(&e);

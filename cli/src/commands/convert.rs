@@ -1,9 +1,10 @@
 //! `convert`: copy guest data into a new (or, with `-n`, an existing) image.
 
-use super::Env;
+use super::{secrets, Env};
 use crate::args::{Convert, SnapshotParam};
 use crate::output::progress::{progress_line, PROGRESS_END};
 use qimg_runtime::convert::{convert, Request, SnapshotRef};
+use qimg_runtime::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
@@ -47,7 +48,7 @@ impl<'a> ProgressPrinter<'a> {
         if moved {
             *last = Some(current);
             if self.enabled {
-                self.env.out(progress_line(current as f64).as_bytes());
+                self.env.out_now(progress_line(current as f64).as_bytes());
             } else if PRINT_PENDING.swap(false, Ordering::SeqCst) {
                 let line = progress_line(current as f64);
                 self.env.err(format!("{}\n", line.trim_end_matches('\r')).as_bytes());
@@ -58,32 +59,42 @@ impl<'a> ProgressPrinter<'a> {
     /// Ends the progress output.
     pub fn end(&self) {
         if self.enabled {
-            self.env.out(PROGRESS_END.as_bytes());
+            self.env.out_now(PROGRESS_END.as_bytes());
         }
     }
 }
 
 /// Runs `convert`.
 pub fn run(env: &Env, a: &Convert) -> i32 {
-    if a.image_opts || a.target_image_opts {
-        env.err(format!("{}: qimg does not support --image-opts yet\n", env.prog).as_bytes());
-        return 1;
-    }
     if a.bitmaps {
         env.err(format!("{}: qimg does not support --bitmaps yet\n", env.prog).as_bytes());
         return 1;
     }
-    let sources: Vec<String> = a.sources.iter().map(|s| s.to_string_lossy().into_owned()).collect();
-    let target = a.target.to_string_lossy().into_owned();
+    let named = || -> Result<_, Error> {
+        let secrets = secrets(&a.objects)?;
+        let sources = a
+            .sources
+            .iter()
+            .map(|s| env.image_ref(s, a.source_format.as_deref(), a.image_opts))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((secrets, sources, env.image_ref(&a.target, None, a.target_image_opts)?))
+    };
+    let (secrets, sources, target) = match named() {
+        Ok(n) => n,
+        Err(e) => {
+            env.error(&e);
+            return 1;
+        }
+    };
     let backing = a.backing.as_ref().map(|b| b.to_string_lossy().into_owned());
     let snapshot = a.snapshot.as_ref().map(|s| match s {
         SnapshotParam::IdOrName(x) => SnapshotRef::IdOrName(x.as_str()),
         SnapshotParam::Opts { id, name } => SnapshotRef::Exact { id: id.as_deref(), name: name.as_deref() },
     });
     let req = Request {
-        sources: sources.iter().map(String::as_str).collect(),
-        source_format: a.source_format.as_deref(),
+        sources: &sources,
         target: &target,
+        secrets: &secrets,
         target_format: a.target_format.as_deref().unwrap_or("raw"),
         options: a.options.as_deref(),
         backing: backing.as_deref(),

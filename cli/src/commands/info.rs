@@ -2,18 +2,18 @@
 
 use super::info_render::{human, node_qdict};
 use super::open_warnings::print_open_warnings;
-use super::Env;
+use super::{secrets, Env};
 use crate::args::{Info, OutputFormat};
 use crate::output::json::to_json_output;
 use crate::output::qobject::QObject;
-use qimg_runtime::image::{self, OpenOptions};
+use qimg_runtime::image::OpenOptions;
+use qimg_runtime::image_ref::ImageRef;
 use qimg_runtime::info::NodeInfo;
 use qimg_runtime::Error;
 
 /// Runs `info`.
 pub fn run(env: &Env, a: &Info) -> i32 {
-    let filename = a.filename.to_string_lossy().into_owned();
-    let infos = match collect(env, a, &filename) {
+    let infos = match collect(env, a) {
         Ok(i) => i,
         Err(e) => {
             env.error(&e);
@@ -45,24 +45,24 @@ pub fn run(env: &Env, a: &Info) -> i32 {
 
 /// Opens the image (and, with `--backing-chain`, each backing file in turn,
 /// without opening its own backing) and collects what `info` shows.
-fn collect(env: &Env, a: &Info, filename: &str) -> Result<Vec<NodeInfo>, Error> {
-    if a.image_opts {
-        return Err(Error::unsupported("qimg does not support --image-opts yet"));
-    }
+fn collect(env: &Env, a: &Info) -> Result<Vec<NodeInfo>, Error> {
+    let secrets = secrets(&a.objects)?;
     let mut infos = Vec::new();
     let mut seen: Vec<String> = Vec::new();
-    let mut next = Some((filename.to_string(), a.format.clone()));
-    while let Some((name, format)) = next.take() {
+    let mut next = Some(env.image_ref(&a.filename, a.format.as_deref(), a.image_opts)?);
+    while let Some(r) = next.take() {
+        let name = r.filename().to_string();
         if seen.contains(&name) {
             return Err(Error::invalid(format!("Backing file '{name}' creates an infinite loop.")));
         }
-        let opts = OpenOptions::info(format.as_deref(), a.force_share);
-        let img = image::open(&name, &opts)?;
+        let img = r.open(OpenOptions::info(None, a.force_share), &secrets)?;
         print_open_warnings(env, img.as_ref());
-        infos.push(img.info()?);
+        let mut info = img.info()?;
+        info.filename = r.display_name(img.as_ref());
+        infos.push(info);
         seen.push(name);
         if a.backing_chain {
-            next = img.backing().map(|b| (b.full_filename.clone(), b.format.clone()));
+            next = img.backing().map(|b| ImageRef::file(&b.full_filename, b.format.as_deref()));
         }
     }
     Ok(infos)

@@ -5,12 +5,12 @@
 //! place and fails (exit 1, after what it printed so far) at the first range
 //! that holds data with no host offset: compressed or encrypted clusters.
 
-use super::Env;
+use super::{secrets, Env};
 use crate::args::{Map, OutputFormat};
 use crate::output::map_rows::{
     map_human_row, map_json_entry, MapJsonEntry, MAP_HUMAN_HEADER, MAP_JSON_CLOSE, MAP_JSON_OPEN,
 };
-use qimg_runtime::image::{self, OpenOptions};
+use qimg_runtime::image::OpenOptions;
 use qimg_runtime::map::{map, MapEntry, Options};
 use qimg_runtime::Error;
 
@@ -20,12 +20,11 @@ const FLUSH_AT: usize = 64 << 10;
 
 /// Runs `map`.
 pub fn run(env: &Env, a: &Map) -> i32 {
-    if a.image_opts {
-        env.err(format!("{}: qimg does not support --image-opts yet\n", env.prog).as_bytes());
-        return 1;
-    }
-    let filename = a.filename.to_string_lossy().into_owned();
-    let img = match image::open(&filename, &OpenOptions::read(a.format.as_deref(), a.force_share)) {
+    let opened = secrets(&a.objects).and_then(|secrets| {
+        env.image_ref(&a.filename, a.format.as_deref(), a.image_opts)?
+            .open(OpenOptions::read(None, a.force_share), &secrets)
+    });
+    let img = match opened {
         Ok(img) => img,
         Err(e) => {
             env.error(&e);

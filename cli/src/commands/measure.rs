@@ -2,32 +2,22 @@
 //! conversion of an image (with `-l`, of one of its snapshots).
 
 use super::open_warnings::print_open_warnings;
-use super::Env;
-use crate::args::{Measure, ObjectDef, OutputFormat, SnapshotParam};
+use super::{secrets, Env};
+use crate::args::{Measure, OutputFormat, SnapshotParam};
 use crate::output::json::to_json_output;
 use crate::output::qobject::{QDict, QObject};
 use qimg_runtime::convert::{load_snapshot, SnapshotRef};
-use qimg_runtime::image::{self, Image, OpenOptions};
+use qimg_runtime::image::{Image, OpenOptions};
 use qimg_runtime::measure::{self, Input, Measurement};
-use qimg_runtime::secret::{SecretDef, SecretStore};
+use qimg_runtime::secret::SecretStore;
 use qimg_runtime::Error;
-
-/// The secrets and other objects defined with `--object`.
-fn secret_store(objects: &[ObjectDef]) -> Result<SecretStore, Error> {
-    let mut store = SecretStore::new();
-    for o in objects {
-        if o.qom_type == "secret" {
-            store.add_secret(&SecretDef::from_props(&o.id, &o.props)?)?;
-        } else {
-            store.add_object(&o.id)?;
-        }
-    }
-    Ok(store)
-}
+use std::ffi::OsStr;
 
 /// Opens the source read-only and shows the requested snapshot.
-fn open_source(env: &Env, a: &Measure, filename: &str) -> Result<Box<dyn Image>, Error> {
-    let img = image::open(filename, &OpenOptions::read(a.format.as_deref(), a.force_share))?;
+fn open_source(env: &Env, a: &Measure, filename: &OsStr, secrets: &SecretStore) -> Result<Box<dyn Image>, Error> {
+    let img = env
+        .image_ref(filename, a.format.as_deref(), a.image_opts)?
+        .open(OpenOptions::read(None, a.force_share), secrets)?;
     print_open_warnings(env, img.as_ref());
     if let Some(snap) = &a.snapshot {
         let snap = match snap {
@@ -64,11 +54,7 @@ fn render(m: &Measurement, output: OutputFormat) -> String {
 
 /// Runs `measure`.
 pub fn run(env: &Env, a: &Measure) -> i32 {
-    if a.image_opts {
-        env.error(&Error::unsupported("qimg does not support --image-opts yet"));
-        return 1;
-    }
-    let secrets = match secret_store(&a.objects) {
+    let secrets = match secrets(&a.objects) {
         Ok(s) => s,
         Err(e) => {
             env.error(&e);
@@ -76,7 +62,7 @@ pub fn run(env: &Env, a: &Measure) -> i32 {
         }
     };
     let source = match &a.filename {
-        Some(f) => match open_source(env, a, &f.to_string_lossy()) {
+        Some(f) => match open_source(env, a, f, &secrets) {
             Ok(img) => Some(img),
             Err(e) => {
                 env.error(&e);

@@ -12,26 +12,78 @@ mod measure;
 mod open_warnings;
 mod spec;
 
-use crate::args::Command;
+use crate::args::{Command, ObjectDef};
+use qimg_runtime::image_ref::ImageRef;
+use qimg_runtime::secret::{SecretDef, SecretStore};
 use qimg_runtime::Error;
+use std::ffi::OsStr;
 use std::io::Write;
+use std::sync::Mutex;
+
+/// glibc's stdio buffer size when the file does not give one.
+const BUFSIZ: usize = 8192;
 
 /// The process context: how to report.
 pub struct Env {
     /// The prefix of error messages: the base name of argv[0].
     pub prog: String,
+    /// stdout as C stdio buffers it for qemu-img: written at once to a
+    /// terminal, in blocks of the file's `st_blksize` otherwise (so that, as
+    /// with qemu-img, messages on stderr come before the stdout of the same
+    /// run when both go to one pipe).
+    stdout: Mutex<StdoutBuffer>,
+}
+
+struct StdoutBuffer {
+    bytes: Vec<u8>,
+    /// 0 for a terminal.
+    block: usize,
 }
 
 impl Env {
-    /// Writes to stdout, ignoring a closed pipe.
-    pub fn out(&self, bytes: &[u8]) {
-        let mut o = std::io::stdout().lock();
-        let _ = o.write_all(bytes);
+    /// The context of a run whose program name is `prog`.
+    pub fn new(prog: String) -> Env {
+        // SAFETY: isatty and fstat only inspect descriptor 1.
+        let block = unsafe {
+            let mut st: libc::stat = std::mem::zeroed();
+            if libc::isatty(1) == 1 {
+                0
+            } else if libc::fstat(1, &mut st) == 0 && st.st_blksize > 0 {
+                st.st_blksize as usize
+            } else {
+                BUFSIZ
+            }
+        };
+        Env { prog, stdout: Mutex::new(StdoutBuffer { bytes: Vec::new(), block }) }
     }
 
-    /// Writes to stderr.
+    /// Writes to stdout, ignoring a closed pipe.
+    pub fn out(&self, bytes: &[u8]) {
+        let Ok(mut b) = self.stdout.lock() else { return };
+        b.bytes.extend_from_slice(bytes);
+        if b.bytes.len() >= b.block {
+            let _ = std::io::stdout().lock().write_all(&b.bytes);
+            b.bytes.clear();
+        }
+    }
+
+    /// Writes what stdout holds (qemu's `fflush(stdout)`).
+    pub fn flush_out(&self) {
+        let Ok(mut b) = self.stdout.lock() else { return };
+        let mut o = std::io::stdout().lock();
+        let _ = o.write_all(&b.bytes);
+        let _ = o.flush();
+        b.bytes.clear();
+    }
+
+    /// Writes to stdout and flushes, as qemu's progress output does.
+    pub fn out_now(&self, bytes: &[u8]) {
+        self.out(bytes);
+        self.flush_out();
+    }
+
+    /// Writes to stderr (unbuffered, as in C).
     pub fn err(&self, bytes: &[u8]) {
-        let _ = std::io::stdout().flush();
         let _ = std::io::stderr().lock().write_all(bytes);
     }
 
@@ -51,6 +103,31 @@ impl Env {
     pub fn warn(&self, message: &str) {
         self.err(format!("{}: warning: {message}\n", self.prog).as_bytes());
     }
+
+    /// The image an operand names: a file name with `format`, or with
+    /// `image_opts` an option string (whose warnings are printed here).
+    pub fn image_ref(&self, source: &OsStr, format: Option<&str>, image_opts: bool) -> Result<ImageRef, Error> {
+        let r = ImageRef::new(&source.to_string_lossy(), format, image_opts)?;
+        for (message, hint) in r.opts.iter().flat_map(|o| &o.warnings) {
+            self.warn(message);
+            self.err(format!("{hint}\n").as_bytes());
+        }
+        Ok(r)
+    }
+}
+
+/// Creates the `--object` objects in order, as qemu-img does: secrets are
+/// loaded (files read, `keyid` decryption done) with qemu's errors.
+pub fn secrets(objects: &[ObjectDef]) -> Result<SecretStore, Error> {
+    let mut store = SecretStore::new();
+    for o in objects {
+        if o.qom_type == "secret" {
+            store.add_secret(&SecretDef::from_props(&o.id, &o.props)?)?;
+        } else {
+            store.add_object(&o.id)?;
+        }
+    }
+    Ok(store)
 }
 
 /// Runs a command; returns the exit code.

@@ -16,6 +16,9 @@ pub enum Kind {
     Compressed { entry: u64 },
     /// Not allocated in this image.
     Unallocated,
+    /// Not allocated either, but inside an allocated cluster whose host
+    /// space at `host` is set aside for it (an extended L2 subcluster).
+    Reserved { file: HostFile, host: u64 },
 }
 
 /// A run of guest bytes with one [`Kind`] (contiguous on the host for data).
@@ -32,6 +35,7 @@ impl Kind {
         match self {
             Kind::Data { file, host } => Kind::Data { file, host: host + delta },
             Kind::Zero { host } => Kind::Zero { host: host.map(|h| h + delta) },
+            Kind::Reserved { file, host } => Kind::Reserved { file, host: host + delta },
             k => k,
         }
     }
@@ -153,9 +157,15 @@ impl Meta {
             (1, _) => {
                 return Err(corrupt(format!(
                     "Invalid cluster entry found  (L2 offset: {}, L2 index: {})",
-                c_hex(l2_offset),
-                c_hex(index as u64)
+                    c_hex(l2_offset),
+                    c_hex(index as u64)
                 )))
+            }
+            _ if host != 0 => {
+                if host % cs != 0 {
+                    return Err(unaligned());
+                }
+                Kind::Reserved { file, host: host + in_cluster }
             }
             _ => Kind::Unallocated,
         };

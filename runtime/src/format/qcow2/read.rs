@@ -13,6 +13,8 @@ use std::sync::atomic::Ordering;
 
 /// Pieces looked up per lock acquisition.
 const PIECES_PER_LOOKUP: usize = 4096;
+/// The longest block status answer, in bytes (qemu's `INT_MAX`).
+const MAX_STATUS_BYTES: u64 = i32::MAX as u64;
 
 impl Qcow2 {
     /// Reports a corruption event once, as qemu does for an image it cannot
@@ -43,9 +45,14 @@ impl Qcow2 {
         }
     }
 
-    /// The status of the run of guest data at `offset`.
+    /// The status of the run of guest data at `offset`. Like qemu's, an
+    /// answer never crosses the end of an L2 table nor exceeds `INT_MAX` bytes.
     pub(super) fn status(&self, offset: u64, len: u64) -> Result<Extent> {
-        let len = len.min(self.virtual_size().saturating_sub(offset));
+        let l2_span = 1u64 << (self.geom.cluster_bits + self.geom.l2_bits);
+        let len = len
+            .min(self.virtual_size().saturating_sub(offset))
+            .min(MAX_STATUS_BYTES)
+            .min(l2_span - offset % l2_span);
         if len == 0 {
             return Ok(Extent { offset, len: 0, status: Status::Unallocated });
         }
@@ -53,6 +60,7 @@ impl Qcow2 {
         let Some(p) = pieces.first() else { return Ok(Extent { offset, len, status: Status::Unallocated }) };
         let (status, len) = match p.kind {
             Kind::Unallocated => (Status::Unallocated, p.len),
+            Kind::Reserved { file, host } => (Status::Reserved { host: (file, host) }, p.len),
             Kind::Compressed { .. } => (Status::Compressed, p.len),
             Kind::Zero { host } => (Status::Zero { host: host.map(|h| (self.data_or_image(), h)) }, p.len),
             Kind::Data { file, host } => {
@@ -116,7 +124,9 @@ impl Qcow2 {
                 match p.kind {
                     Kind::Data { file, host } => self.read_data(self.host(file), out, host, p.offset)?,
                     Kind::Zero { .. } => out.fill(0),
-                    Kind::Unallocated => read_backing(self.backing_image.as_deref(), out, p.offset)?,
+                    Kind::Unallocated | Kind::Reserved { .. } => {
+                        read_backing(self.backing_image.as_deref(), out, p.offset)?
+                    }
                     Kind::Compressed { entry } => self.read_compressed(entry, p.offset, out)?,
                 }
                 done = start + p.len as usize;
