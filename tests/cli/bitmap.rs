@@ -166,6 +166,25 @@ fn actions() {
 }
 
 #[test]
+fn image_opts_and_encryption() {
+    let dir = fixtures("bitmap-image-opts");
+    std::fs::copy(crate::corpus::dir().join("qcow2/luks.qcow2"), dir.join("luks.qcow2")).unwrap();
+    let s = "secret,id=sec0,data=corpus-secret";
+    let cases: &[(&str, &[&str])] = &[
+        ("plain.qcow2", &["bitmap", "--image-opts", "--add", "driver=qcow2,file.filename=plain.qcow2", "new"]),
+        ("plain.qcow2", &["bitmap", "--image-opts", "--remove", "file.filename=plain.qcow2", "b0"]),
+        ("plain.qcow2", &["bitmap", "--image-opts", "--clear", "plain.qcow2", "b1"]),
+        ("plain.qcow2", &["bitmap", "--image-opts", "-f", "qcow2", "--clear", "plain.qcow2", "b1"]),
+        ("luks.qcow2", &["bitmap", "--add", "luks.qcow2", "new"]),
+        ("luks.qcow2", &["bitmap", "--object", s, "--image-opts", "--add", "driver=qcow2,file.filename=luks.qcow2,encrypt.key-secret=sec0", "new"]),
+        ("luks.qcow2", &["bitmap", "--object", s, "--image-opts", "--add", "driver=qcow2,file.filename=luks.qcow2,encrypt.key-secret=nope", "new"]),
+    ];
+    for (image, args) in cases {
+        Twin::case("bitmap-image-opts-case", &dir, image, &[], args);
+    }
+}
+
+#[test]
 fn merges() {
     let dir = fixtures("bitmap-merges");
     let others = ["s32.qcow2", "s64.qcow2", "in-use.qcow2", "r.raw"];

@@ -208,3 +208,25 @@ fn bitmaps() {
     let corpus = corpus::dir();
     same(&corpus, &["measure", "--output=json", "-O", "qcow2", "qcow2/bitmaps.qcow2"]);
 }
+
+#[test]
+fn encrypted_sources_and_image_opts() {
+    let dir = corpus::dir();
+    let s = "secret,id=sec0,data=corpus-secret";
+    let opened: &[&str] = &[
+        "driver=qcow2,file.filename=qcow2/luks.qcow2,encrypt.key-secret=sec0",
+        "driver=qcow2,file.filename=qcow2/aes.qcow2,encrypt.key-secret=sec0",
+        "driver=luks,file.filename=luks/std.luks,key-secret=sec0",
+        "driver=qcow2,file.filename=qcow2/luks.qcow2",
+        "driver=qcow2,file.filename=qcow2/bitmaps.qcow2",
+        "file.filename=qcow2/bitmaps.qcow2",
+        "qcow2/bitmaps.qcow2",
+    ];
+    for o in opened {
+        same(&dir, &["measure", "--object", s, "--image-opts", o, "-O", "qcow2"]);
+        same(&dir, &["measure", "--object", s, "--output=json", "--image-opts", o, "-O", "raw"]);
+    }
+    same(&dir, &["measure", "--image-opts", "-f", "qcow2", "qcow2/bitmaps.qcow2"]);
+    same(&dir, &["measure", "qcow2/luks.qcow2"]);
+    same(&dir, &["measure", "--object", "secret,id=s,file=/nonexistent", "--size", "1G"]);
+}

@@ -41,7 +41,7 @@ fn set_bits(buf: &mut [u8], from: u64, to: u64) {
     let mut i = from;
     while i < to {
         let byte = (i / 8) as usize;
-        if i % 8 == 0 && to - i >= 8 {
+        if i.is_multiple_of(8) && to - i >= 8 {
             let whole = ((to - i) / 8) as usize;
             if let Some(s) = buf.get_mut(byte..byte + whole) {
                 s.fill(0xff);
@@ -220,7 +220,7 @@ impl DirtyBitmap {
             let mut i = 0;
             while i < n {
                 // Whole clear bytes are skipped at once.
-                if i % 8 == 0 && bits.get((i / 8) as usize) == Some(&0) {
+                if i.is_multiple_of(8) && bits.get((i / 8) as usize) == Some(&0) {
                     i += 8;
                     continue;
                 }
@@ -230,7 +230,7 @@ impl DirtyBitmap {
                 }
                 let start = i;
                 while i < n && bit(&bits, i) {
-                    if i % 8 == 0 && n - i >= 8 && bits.get((i / 8) as usize) == Some(&0xff) {
+                    if i.is_multiple_of(8) && n - i >= 8 && bits.get((i / 8) as usize) == Some(&0xff) {
                         i += 8;
                     } else {
                         i += 1;

@@ -64,10 +64,9 @@ pub fn entry_ok(e: &BitmapDirectoryEntry, cluster_size: u64, len: u64) -> bool {
     let gran = e.granularity_bits as u32;
     let fail = e.bitmap_table_size == 0
         || e.bitmap_table_offset == 0
-        || e.bitmap_table_offset % cluster_size != 0
+        || !e.bitmap_table_offset.is_multiple_of(cluster_size)
         || e.bitmap_table_size as u64 > MAX_TABLE_SIZE
-        || gran > MAX_GRANULARITY_BITS
-        || gran < MIN_GRANULARITY_BITS
+        || !(MIN_GRANULARITY_BITS..=MAX_GRANULARITY_BITS).contains(&gran)
         || e.flags.unknown_bits() != 0
         || e.flags.extra_data_compatible()
         || e.name_size as usize > MAX_NAME_SIZE

@@ -40,7 +40,7 @@ fn entry_ok(e: BitmapTableEntry, cluster_size: u64) -> bool {
     if e.reserved_bits() != 0 {
         return false;
     }
-    e.offset() == 0 || (!e.all_ones() && e.offset() % cluster_size == 0)
+    e.offset() == 0 || (!e.all_ones() && e.offset().is_multiple_of(cluster_size))
 }
 
 /// Reads a bitmap table of `size` entries at `offset`, checking every entry;
