@@ -76,6 +76,12 @@ fn check(b: &BitmapState, allowed: Allowed) -> Result<()> {
     Ok(())
 }
 
+/// qemu's default check of a bitmap about to be changed (neither read-only
+/// nor inconsistent), with its messages.
+pub fn check_changeable(b: &BitmapState) -> Result<()> {
+    check(b, Allowed::Nothing)
+}
+
 /// The store of an image whose bitmap was found (so it has one).
 fn store<'a>(image: &'a dyn Image, name: &str) -> Result<&'a dyn BitmapStore> {
     image.bitmaps().ok_or_else(|| not_found(name))

@@ -65,6 +65,14 @@ pub trait BitmapStore {
     /// Diagnostics qemu prints on stderr without failing (a failed free of
     /// old bitmap clusters), each with its newline, since the last call.
     fn take_messages(&self) -> Vec<String>;
+
+    /// What a resize of the image must ask first: qemu refuses to resize
+    /// while a stored bitmap is inconsistent or read-only.
+    fn check_resize(&self) -> Result<()>;
+
+    /// What a resize of the image must do after: every bitmap covers the
+    /// new size (bits past it dropped, new ones clear).
+    fn resize(&self, size: u64) -> Result<()>;
 }
 
 /// The name qemu gives a node the user did not name: `#block`, a counter

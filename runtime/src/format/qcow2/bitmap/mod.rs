@@ -19,6 +19,7 @@ pub(super) use store::open_read_write;
 use directory::DirEntry;
 
 use super::Qcow2;
+use crate::bitmap::command::check_changeable;
 use crate::bitmap::{node_name, BitmapState, BitmapStore, DirtyBitmap};
 use crate::error::{Error, Result};
 use crate::image::Image;
@@ -263,6 +264,29 @@ impl BitmapStore for Qcow2 {
         let mut st = self.bitmap_state()?;
         let mut load = cluster_reader(&self.storage, self.geom.cluster_size);
         Self::find_mut(&mut st, name)?.bits.materialized(&mut load)
+    }
+
+    fn check_resize(&self) -> Result<()> {
+        let list = self.bitmap_list();
+        let st = self.bitmap_state()?;
+        for d in &st.dir {
+            let Some(b) = list.iter().find(|b| b.name == d.name) else {
+                return Err(Error::unsupported(
+                    "Cannot resize qcow2 with persistent bitmaps that were not loaded into memory",
+                ));
+            };
+            check_changeable(b)?;
+        }
+        Ok(())
+    }
+
+    fn resize(&self, size: u64) -> Result<()> {
+        let mut st = self.bitmap_state()?;
+        let mut load = cluster_reader(&self.storage, self.geom.cluster_size);
+        for b in st.live.iter_mut() {
+            b.bits.resize(size, &mut load)?;
+        }
+        Ok(())
     }
 
     fn take_messages(&self) -> Vec<String> {
