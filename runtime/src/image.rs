@@ -41,6 +41,9 @@ pub struct OpenOptions<'a> {
     /// Refuse writers even on formats that would share (qemu-img `convert`
     /// protects its sources this way, raw ones included).
     pub exclusive: bool,
+    /// Do not open the backing file (qemu's `BDRV_O_NO_BACKING`), for
+    /// commands that only change metadata (`bitmap`).
+    pub no_backing: bool,
     /// Where an encrypted image's passphrase comes from.
     pub keys: Keys<'a>,
     /// Opened by `check` (qemu's `BDRV_O_CHECK`): broken metadata that a
@@ -76,23 +79,23 @@ impl Keys<'_> {
 impl<'a> OpenOptions<'a> {
     /// Options for reading guest data (backing files included).
     pub fn read(format: Option<&'a str>, force_share: bool) -> Self {
-        OpenOptions { format, access: Access::READ, force_share, exclusive: false, keys: Keys::default(), check: false }
+        OpenOptions { format, access: Access::READ, force_share, exclusive: false, keys: Keys::default(), no_backing: false, check: false }
     }
 
     /// Options for `info`: metadata only.
     pub fn info(format: Option<&'a str>, force_share: bool) -> Self {
-        OpenOptions { format, access: Access::INFO, force_share, exclusive: false, keys: Keys::default(), check: false }
+        OpenOptions { format, access: Access::INFO, force_share, exclusive: false, keys: Keys::default(), no_backing: false, check: false }
     }
 
     /// Options for writing.
     pub fn write(format: Option<&'a str>) -> Self {
-        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false, keys: Keys::default(), check: false }
+        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false, keys: Keys::default(), no_backing: false, check: false }
     }
 
     /// Options for `check`: read-only, or read-write to repair.
     pub fn check(format: Option<&'a str>, repair: bool, force_share: bool) -> Self {
         let access = if repair { Access::READ_WRITE } else { Access::READ };
-        OpenOptions { format, access, force_share, exclusive: false, keys: Keys::default(), check: true }
+        OpenOptions { format, access, force_share, exclusive: false, keys: Keys::default(), no_backing: false, check: true }
     }
 }
 
@@ -305,6 +308,20 @@ pub trait Image: Send + Sync {
     /// callback does. The change is durable on return.
     fn amend(&mut self, _opts: &Opts, _force: bool, _progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         Err(Error::unsupported(format!("Block driver '{}' does not support option amendment", self.format())))
+    }
+
+    /// The image's dirty bitmaps, for formats that keep them (qcow2).
+    /// Without one, `qemu-img bitmap` finds no bitmap and cannot add one
+    /// (see [`crate::bitmap::command`]).
+    fn bitmaps(&self) -> Option<&dyn crate::bitmap::BitmapStore> {
+        None
+    }
+
+    /// Closes the image as qemu does: stores what must persist (bitmaps)
+    /// and writes cached metadata back, reporting what fails. Dropping an
+    /// image does the same silently.
+    fn close(&self) -> Result<()> {
+        self.write_back()
     }
 }
 

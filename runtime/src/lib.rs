@@ -3,6 +3,7 @@
 //! Nothing here parses command lines or prints.
 
 pub mod amend;
+pub mod bitmap;
 pub mod blockstatus;
 pub mod check;
 pub mod compare;
@@ -18,6 +19,7 @@ pub mod image_opts;
 pub mod image_ref;
 pub mod info;
 pub mod lock;
+pub mod measure;
 pub mod map;
 pub mod crash_point;
 pub mod create_opts;

@@ -3,7 +3,7 @@
 //! byte, in size, in allocation, and failures (open 2, block status 3, read 4).
 
 use crate::corpus;
-use crate::support::{same, scratch, tool};
+use crate::support::{create, qemu_io, same, scratch, tool};
 use std::path::Path;
 
 fn rel(dir: &Path, p: &Path) -> String {
@@ -107,22 +107,6 @@ fn errors_and_exit_codes() {
         with(&["-U", "raw/std.raw", "qcow2/v3-std.qcow2"]);
         with(&["--strict", "--a-format", "raw", "--b-format", "qcow2", "raw/std.raw", "qcow2/v3-std.qcow2"]);
     }
-}
-
-fn qemu_io(dir: &Path, format: &str, image: &str, cmds: &[&str]) {
-    let mut args = vec!["-f", format];
-    for c in cmds {
-        args.push("-c");
-        args.push(c);
-    }
-    args.push(image);
-    tool(dir, "qemu-io", &args);
-}
-
-fn create(dir: &Path, args: &[&str]) {
-    let mut a = vec!["create", "-q"];
-    a.extend_from_slice(args);
-    tool(dir, "qemu-img", &a);
 }
 
 #[test]

@@ -4,7 +4,7 @@
 //! files, short backing files).
 
 use crate::corpus;
-use crate::support::{same, scratch, tool};
+use crate::support::{create, qemu_io, same, scratch, tool};
 use std::path::Path;
 
 fn rel(dir: &Path, p: &Path) -> String {
@@ -96,22 +96,6 @@ fn paths_from_other_directories() {
     let abs = dir.join("qcow2/chain-mid.qcow2");
     same(&dir, &["map", abs.to_str().unwrap()]);
     same(&dir, &["map", "--output=json", abs.to_str().unwrap()]);
-}
-
-fn qemu_io(dir: &Path, format: &str, image: &str, cmds: &[&str]) {
-    let mut args = vec!["-f", format];
-    for c in cmds {
-        args.push("-c");
-        args.push(c);
-    }
-    args.push(image);
-    tool(dir, "qemu-io", &args);
-}
-
-fn create(dir: &Path, args: &[&str]) {
-    let mut a = vec!["create", "-q"];
-    a.extend_from_slice(args);
-    tool(dir, "qemu-img", &a);
 }
 
 #[test]

@@ -104,6 +104,24 @@ pub fn tool(dir: &Path, program: &str, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs qemu-io commands (`-c` each) on an image of `format`.
+pub fn qemu_io(dir: &Path, format: &str, image: &str, cmds: &[&str]) {
+    let mut args = vec!["-f", format];
+    for c in cmds {
+        args.push("-c");
+        args.push(c);
+    }
+    args.push(image);
+    tool(dir, "qemu-io", &args);
+}
+
+/// Makes an image with `qemu-img create -q ARGS`.
+pub fn create(dir: &Path, args: &[&str]) {
+    let mut a = vec!["create", "-q"];
+    a.extend_from_slice(args);
+    tool(dir, "qemu-img", &a);
+}
+
 /// Reads a whole file.
 pub fn bytes(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))

@@ -1,6 +1,7 @@
 //! `info`: what an image (or its whole backing chain) is.
 
 use super::info_render::{human, node_qdict};
+use super::open_warnings::print_open_warnings;
 use super::{secrets, Env};
 use crate::args::{Info, OutputFormat};
 use crate::output::json::to_json_output;
@@ -55,6 +56,7 @@ fn collect(env: &Env, a: &Info) -> Result<Vec<NodeInfo>, Error> {
             return Err(Error::invalid(format!("Backing file '{name}' creates an infinite loop.")));
         }
         let img = r.open(OpenOptions::info(None, a.force_share), &secrets)?;
+        print_open_warnings(env, img.as_ref());
         let mut info = img.info()?;
         info.filename = r.display_name(img.as_ref());
         infos.push(info);

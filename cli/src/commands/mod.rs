@@ -2,6 +2,7 @@
 //! runtime calls and prints the results exactly as qemu-img does.
 
 mod amend;
+mod bitmap;
 mod check;
 mod compare;
 mod convert;
@@ -9,6 +10,8 @@ mod create;
 mod info;
 mod info_render;
 mod map;
+mod measure;
+mod open_warnings;
 mod resize;
 mod snapshot;
 mod spec;
@@ -178,6 +181,8 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::Snapshot(a) => snapshot::run(env, &a),
         Command::Resize(a) => resize::run(env, &a),
         Command::Amend(a) => amend::run(env, &a),
+        Command::Bitmap(a) => bitmap::run(env, &a),
+        Command::Measure(a) => measure::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();

@@ -101,7 +101,6 @@ impl<'a> Progress<'a> {
 impl Qcow2 {
     /// Applies amend options (already checked against the amend schema).
     pub(super) fn amend_options(&mut self, opts: &Opts, report: &mut dyn FnMut(u64, u64)) -> Result<()> {
-        self.refuse_dirty()?;
         let old_version = self.header.version;
         let want = self.wanted(opts)?;
         let refcount_bits = 1i64 << self.header.refcount_order;

@@ -73,19 +73,24 @@ impl Qcow2 {
         Err(Error::errno_with(errno, "Could not repair dirty image"))
     }
 
-    /// What closing the image does: cached metadata written back and, if
-    /// that worked, the dirty bit cleared (qemu's `qcow2_inactivate`).
-    pub(super) fn close(&self) {
+    /// What closing the image does (qemu's `qcow2_inactivate`): the
+    /// persistent bitmaps stored, cached metadata written back and, if both
+    /// worked, the dirty bit cleared. A broken image is left alone.
+    pub(super) fn inactivate(&self) -> Result<()> {
         if self.is_broken() {
-            return;
+            return Ok(());
         }
-        let Ok(mut meta) = self.meta.lock() else { return };
-        if meta.flush().is_err() || !self.storage.is_writable() {
-            return;
-        }
-        if meta.header.incompatible_features.dirty() {
+        let stored = self.store_bitmaps().map_err(|e| {
+            e.prefix(format!("Lost persistent bitmaps during inactivation of node '{}'", crate::bitmap::node_name()))
+                .with_errno(libc::EINVAL)
+        });
+        let mut meta = self.meta.lock().map_err(|_| Error::errno(libc::EIO))?;
+        meta.flush()?;
+        stored?;
+        if self.storage.is_writable() && meta.header.incompatible_features.dirty() {
             meta.header.incompatible_features.set_dirty(false);
-            let _ = self.update_header(&mut meta);
+            self.update_header(&mut meta)?;
         }
+        Ok(())
     }
 }

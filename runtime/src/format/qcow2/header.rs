@@ -295,6 +295,8 @@ fn feature_table() -> Vec<FeatureName> {
 /// fields it had), then the extensions in qemu's order (backing format,
 /// data file, encryption header pointer, feature names, bitmaps, unknown
 /// ones kept from the file), the end marker and the backing file name.
+/// The bitmaps extension is `meta.bitmaps_ext` (not `ext.bitmaps`), which
+/// the bitmap code keeps current.
 /// Sets the header's backing file offset and size. `ENOSPC` when it all
 /// does not fit in one cluster.
 pub(super) fn write_cluster0(meta: &mut Meta, ext: &Extensions, backing_file: Option<&str>) -> Result<()> {
@@ -312,7 +314,7 @@ pub(super) fn write_cluster0(meta: &mut Meta, ext: &Extensions, backing_file: Op
     if meta.header.version >= 3 && cs > 4096 {
         list.push(HeaderExtension::FeatureNameTable(feature_table()));
     }
-    if let Some(b) = &ext.bitmaps {
+    if let Some(b) = &meta.bitmaps_ext {
         list.push(HeaderExtension::Bitmaps(b.clone()));
     }
     list.extend(ext.unknown.iter().map(|(tag, data)| HeaderExtension::Unknown { tag: *tag, data: data.clone() }));

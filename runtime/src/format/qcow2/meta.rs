@@ -12,7 +12,7 @@ use super::cache::MetaCache;
 use crate::error::{Error, Result};
 use crate::storage::Storage;
 use std::sync::Arc;
-use qimg_formats::qcow2::Header;
+use qimg_formats::qcow2::{BitmapsExtension, Header};
 
 /// Bytes of L2 tables kept in memory (enough to map 32 GiB with 64 KiB clusters).
 const L2_CACHE_BYTES: u64 = 4 << 20;
@@ -122,6 +122,9 @@ pub(super) struct Meta {
     /// Lazy refcounts: refcount blocks may reach the disk after the L2
     /// tables that depend on them, once the image is marked dirty.
     pub lazy: bool,
+    /// Where the persistent bitmaps' directory is, as cluster 0 must say it
+    /// (the bitmap code moves it; every cluster-0 write takes it from here).
+    pub bitmaps_ext: Option<BitmapsExtension>,
 }
 
 impl Meta {
@@ -145,6 +148,7 @@ impl Meta {
             l1,
             l2: MetaCache::new(l2_clusters, cs),
             lazy: false,
+            bitmaps_ext: None,
         }
     }
 

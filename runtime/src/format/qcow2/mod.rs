@@ -10,6 +10,7 @@ pub mod create;
 mod crypt;
 mod header;
 mod map;
+pub mod measure;
 mod meta;
 mod prealloc;
 mod read;
@@ -62,6 +63,8 @@ pub struct Qcow2 {
     metadata_prealloc: OnceLock<bool>,
     /// The guest size: the header's, or a loaded snapshot's.
     size: AtomicU64,
+    /// Persistent dirty bitmaps.
+    bitmaps: bitmap::Bitmaps,
     /// The data cipher of an encrypted image opened for I/O.
     cipher: Option<crypt::DataCipher>,
 }
@@ -147,13 +150,19 @@ impl Qcow2 {
             true => Vec::new(),
             false => snapshot::read_table(&storage, header.snapshots_offset, header.nb_snapshots)?,
         };
-        let backing_image = match (&backing, opts.access.io) {
-            (Some(b), true) => Some(open_backing(b, opts, depth)?),
-            _ => None,
-        };
+        let size = header.size / 512 * 512;
+        let bitmaps = bitmap::Bitmaps::load(&storage, &header, ext.bitmaps.as_ref(), size, opts.access.write)?;
         let storage = Arc::new(storage);
         let mut meta = Meta::new(storage.clone(), data.clone(), header.clone(), reftable, l1);
         meta.lazy = opts.access.write && header.version >= 3 && header.compatible_features.lazy_refcounts();
+        meta.bitmaps_ext = ext.bitmaps.clone();
+        if opts.access.write {
+            bitmap::open_read_write(&mut meta, &bitmaps, &ext, backing.as_ref().map(|b| b.filename.as_str()))?;
+        }
+        let backing_image = match (&backing, opts.access.io && !opts.no_backing) {
+            (Some(b), true) => Some(open_backing(b, opts, depth)?),
+            _ => None,
+        };
         Ok(Qcow2 {
             storage,
             data,
@@ -168,7 +177,8 @@ impl Qcow2 {
             corruption_reported: AtomicBool::new(false),
             broken: AtomicBool::new(false),
             metadata_prealloc: OnceLock::new(),
-            size: AtomicU64::new(header.size / 512 * 512),
+            size: AtomicU64::new(size),
+            bitmaps,
             cipher,
             header,
         })
@@ -183,7 +193,7 @@ impl Qcow2 {
         let v3 = h.version >= 3;
         let has_data_file = h.incompatible_features.external_data_file();
         let bitmaps = match &self.ext.bitmaps {
-            Some(b) if v3 => Some(bitmap::read_directory(&self.storage, b)?.iter().map(bitmap::info).collect()),
+            Some(_) if v3 => Some(self.bitmaps.info()?),
             _ => None,
         };
         Ok(Qcow2Info {
@@ -234,10 +244,11 @@ impl Qcow2 {
 }
 
 impl Drop for Qcow2 {
-    /// Closes the image: writes cached metadata back and clears the dirty
-    /// bit; callers that must see errors call `write_back` or `flush` first.
+    /// Closes the image as qemu does (bitmaps stored, cached metadata
+    /// written back, the dirty bit cleared), silently; callers that must
+    /// see errors call [`Image::close`] first.
     fn drop(&mut self) {
-        self.close();
+        let _ = self.inactivate();
     }
 }
 
@@ -284,15 +295,21 @@ impl Image for Qcow2 {
     }
 
     fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
-        self.write(buf, offset)
+        let r = self.write(buf, offset);
+        self.mark_dirty(offset, buf.len() as u64)?;
+        r
     }
 
     fn write_zeroes(&self, offset: u64, len: u64, flags: crate::image::ZeroFlags) -> Result<()> {
-        self.zero(offset, len, flags.unmap)
+        let r = self.zero(offset, len, flags.unmap);
+        self.mark_dirty(offset, len)?;
+        r
     }
 
     fn write_compressed(&self, buf: &[u8], offset: u64) -> Result<()> {
-        self.write_compressed_cluster(buf, offset)
+        let r = self.write_compressed_cluster(buf, offset);
+        self.mark_dirty(offset, self.geom.cluster_size)?;
+        r
     }
 
     fn compression(&self) -> Option<crate::compress::Codec> {
@@ -394,5 +411,13 @@ impl Image for Qcow2 {
     fn check(&self, repair: Option<crate::check::Repair>) -> Result<crate::check::CheckResult> {
         let mut meta = self.meta.lock().map_err(|_| Error::errno(libc::EIO))?;
         self.check_locked(&mut meta, repair)
+    }
+
+    fn bitmaps(&self) -> Option<&dyn crate::bitmap::BitmapStore> {
+        Some(self)
+    }
+
+    fn close(&self) -> Result<()> {
+        self.inactivate()
     }
 }

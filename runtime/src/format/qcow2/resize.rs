@@ -3,7 +3,7 @@
 //! otherwise show through) or shrinking (see `shrink.rs`). The header's size
 //! field is written last, once every structure it depends on is on disk.
 
-use super::bitmap;
+use crate::bitmap::BitmapStore;
 use super::prealloc::Prealloc;
 use super::Qcow2;
 use crate::error::{Error, Result};
@@ -27,47 +27,15 @@ impl Qcow2 {
         if !super::version::snaps(&mut self.snapshots)?.is_empty() && self.header.version < 3 {
             return Err(Error::unsupported("Can't resize a v2 image which has snapshots").with_errno(libc::ENOTSUP));
         }
-        self.check_bitmaps_resizable(size)?;
-        self.refuse_dirty()?;
+        BitmapStore::check_resize(self)?;
         let old = self.virtual_size();
         if size < old {
             self.shrink_to(size, mode, warn)?;
         } else {
             self.grow_to(size, mode, zero_new)?;
         }
-        self.set_size(size)
-    }
-
-    /// qemu resizes persistent bitmaps along with the image; qimg keeps their
-    /// tables, so each must already cover the new size. A bitmap left in use
-    /// is refused with qemu's message.
-    fn check_bitmaps_resizable(&self, size: u64) -> Result<()> {
-        let Some(ext) = &self.ext.bitmaps else { return Ok(()) };
-        for e in bitmap::read_directory(&self.storage, ext)? {
-            let name = String::from_utf8_lossy(&e.name).into_owned();
-            if e.flags.in_use() {
-                return Err(Error::invalid(format!("Bitmap '{name}' is inconsistent and cannot be used"))
-                    .with_hint("Try block-dirty-bitmap-remove to delete this bitmap from disk"));
-            }
-            let covered = ((e.bitmap_table_size as u128 * self.geom.cluster_size as u128) * 8) << e.granularity_bits;
-            if size as u128 > covered {
-                return Err(Error::unsupported(format!(
-                    "qimg cannot grow the table of the persistent bitmap '{name}' yet"
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// qemu repairs the refcounts of a dirty image when it opens it for
-    /// writing; qimg does not yet, so it leaves such an image alone.
-    pub(super) fn refuse_dirty(&self) -> Result<()> {
-        if self.header.incompatible_features.dirty() {
-            return Err(Error::unsupported(
-                "qimg cannot modify an image whose dirty bit is set yet (repair it with 'qemu-img check -r all')",
-            ));
-        }
-        Ok(())
+        self.set_size(size)?;
+        BitmapStore::resize(self, size)
     }
 
     /// Writes the new guest size into the header (one write) and adopts it.
