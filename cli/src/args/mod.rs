@@ -90,7 +90,6 @@ pub use compare::Compare;
 pub use convert::Convert;
 pub use convert::SnapshotParam;
 pub use create::Create;
-pub use ctx::valid_cache_mode;
 pub use dd::Dd;
 pub use info::Info;
 pub use map::Map;
@@ -229,6 +228,7 @@ pub fn prog_name(argv0: &OsStr) -> String {
 }
 
 /// [`parse_with_argv0`] for a program called `qemu-img`.
+#[cfg(test)]
 pub fn parse(args: &[OsString]) -> Result<Invocation, UsageError> {
     parse_with_argv0(OsStr::new("qemu-img"), args)
 }

@@ -146,7 +146,7 @@ mod tests {
 
     #[test]
     fn json_keys_in_qemus_order() {
-        let keys: Vec<String> = sample().qdict().keys().map(str::to_string).collect();
+        let keys: Vec<String> = sample().qdict().iter().map(|(k, _)| k.to_string()).collect();
         assert_eq!(
             keys,
             [

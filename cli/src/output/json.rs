@@ -43,13 +43,6 @@ pub fn to_json_output(obj: &QObject) -> String {
     out
 }
 
-/// `qobject_to_json(obj)`: the single-line form (`, ` between items, `{}` / `[]` when empty).
-pub fn to_json_compact(obj: &QObject) -> String {
-    let mut out = String::new();
-    write_value(&mut out, obj, 0, false);
-    out
-}
-
 /// Appends `s` as a quoted JSON string, escaped exactly as QEMU escapes it.
 pub fn push_json_string(out: &mut String, s: &[u8]) {
     out.push('"');
@@ -358,30 +351,5 @@ mod tests {
         assert_eq!(to_json_pretty(&QDict::new().into()), "{\n}");
         let nested = QObject::List(vec![QObject::List(vec![]), QDict::new().into()]);
         assert_eq!(to_json_pretty(&nested), "[\n    [\n    ],\n    {\n    }\n]");
-    }
-
-    /// The `json:` file name qemu-img shows for
-    /// `json:{"driver":"raw","offset":512,"size":1024,"file":{"driver":"file","filename":"base.qcow2"}}`.
-    #[test]
-    fn compact_form() {
-        let mut file = QDict::new();
-        file.put_str("driver", "file")
-            .put_str("filename", "base.qcow2");
-        let mut d = QDict::new();
-        d.put_str("driver", "raw")
-            .put_int("offset", 512)
-            .put_int("size", 1024)
-            .put_dict("file", file);
-        assert_eq!(
-            to_json_compact(&d.into()),
-            r#"{"offset": 512, "driver": "raw", "size": 1024, "file": {"driver": "file", "filename": "base.qcow2"}}"#
-        );
-        let nested = QObject::List(vec![
-            QObject::Int(1),
-            QObject::Bool(false),
-            QDict::new().into(),
-        ]);
-        assert_eq!(to_json_compact(&nested), "[1, false, {}]");
-        assert_eq!(to_json_compact(&QObject::List(vec![])), "[]");
     }
 }

@@ -69,27 +69,6 @@ impl QObject {
         QObject::Str(s.as_ref().to_vec())
     }
 
-    /// A list value from any iterator of things convertible to values.
-    pub fn list<T: Into<QObject>>(items: impl IntoIterator<Item = T>) -> Self {
-        QObject::List(items.into_iter().map(Into::into).collect())
-    }
-
-    /// The dictionary inside, if this value is one.
-    pub fn as_dict(&self) -> Option<&QDict> {
-        match self {
-            QObject::Dict(d) => Some(d),
-            _ => None,
-        }
-    }
-
-    /// The list inside, if this value is one.
-    pub fn as_list(&self) -> Option<&[QObject]> {
-        match self {
-            QObject::List(l) => Some(l),
-            _ => None,
-        }
-    }
-
     /// Whether this is a dictionary or a list (QEMU's "composite" values in the human dump).
     pub fn is_composite(&self) -> bool {
         matches!(self, QObject::Dict(_) | QObject::List(_))
@@ -240,22 +219,6 @@ impl QDict {
         self.entries.iter().find(|e| e.key == key).map(|e| &e.value)
     }
 
-    /// Whether `key` is present.
-    pub fn contains_key(&self, key: &str) -> bool {
-        self.get(key).is_some()
-    }
-
-    /// QEMU's `qdict_del`: removes `key` and returns its value, if present.
-    pub fn remove(&mut self, key: &str) -> Option<QObject> {
-        let at = self.entries.iter().position(|e| e.key == key)?;
-        Some(self.entries.remove(at).value)
-    }
-
-    /// Number of keys.
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
     /// Whether the dictionary has no keys.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
@@ -264,11 +227,6 @@ impl QDict {
     /// Keys and values in QEMU's iteration order (`qdict_first` / `qdict_next`).
     pub fn iter(&self) -> impl Iterator<Item = (&str, &QObject)> {
         self.entries.iter().map(|e| (e.key.as_str(), &e.value))
-    }
-
-    /// Keys in QEMU's iteration order.
-    pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.entries.iter().map(|e| e.key.as_str())
     }
 }
 
@@ -391,7 +349,7 @@ mod tests {
             .put_str("backing-filename-format", "raw")
             .put_list("children", vec![])
             .put_bool("dirty-flag", false);
-        let keys: Vec<&str> = d.keys().collect();
+        let keys: Vec<&str> = d.iter().map(|(k, _)| k).collect();
         assert_eq!(
             keys,
             [
@@ -413,24 +371,13 @@ mod tests {
             .put_int("format", 1);
         // Re-putting the older key of bucket 206 must not move it to the head.
         d.put_str("backing-filename-format", "qcow2");
-        let keys: Vec<&str> = d.keys().collect();
+        let keys: Vec<&str> = d.iter().map(|(k, _)| k).collect();
         assert_eq!(keys, ["children", "backing-filename-format", "format"]);
         assert_eq!(
             d.get("backing-filename-format"),
             Some(&QObject::str("qcow2"))
         );
-        assert_eq!(d.len(), 3);
-    }
-
-    #[test]
-    fn remove_and_lookup() {
-        let mut d: QDict = [("a", 1i64), ("b", 2)].into_iter().collect();
-        assert!(d.contains_key("a"));
-        assert_eq!(d.remove("a"), Some(QObject::Int(1)));
-        assert_eq!(d.remove("a"), None);
-        assert_eq!(d.len(), 1);
-        assert!(!d.is_empty());
-        assert_eq!(d.get("b"), Some(&QObject::Int(2)));
+        assert_eq!(d.iter().count(), 3);
     }
 
     #[test]
@@ -440,12 +387,6 @@ mod tests {
         assert_eq!(QObject::from("a"), QObject::Str(b"a".to_vec()));
         assert_eq!(QObject::from(String::from("a")), QObject::str(b"a"));
         assert_eq!(QObject::from(&b"\xff"[..]), QObject::Str(vec![0xff]));
-        assert_eq!(
-            QObject::list(["a", "b"]),
-            QObject::List(vec![QObject::str("a"), QObject::str("b")])
-        );
         assert!(QObject::from(QDict::new()).is_composite());
-        assert!(QObject::List(vec![]).as_list().is_some());
-        assert!(QObject::Bool(true).as_dict().is_none());
     }
 }
