@@ -49,7 +49,7 @@ impl Qcow2 {
     /// [`Qcow2::write`]). The caller's buffer is never changed.
     pub(super) fn write_data(&self, file: &Storage, data: &[u8], host: u64, guest: u64) -> Result<()> {
         let Some(c) = &self.cipher else { return file.write_at(data, host) };
-        if host % SECTOR_SIZE != 0 || data.len() as u64 % SECTOR_SIZE != 0 {
+        if !host.is_multiple_of(SECTOR_SIZE) || !(data.len() as u64).is_multiple_of(SECTOR_SIZE) {
             return Err(Error::errno(libc::EIO));
         }
         let mut sealed = data.to_vec();
@@ -62,7 +62,7 @@ impl Qcow2 {
     /// `None` when the write can go ahead as it is.
     pub(super) fn sector_aligned(&self, buf: &[u8], offset: u64) -> Result<Option<(Vec<u8>, u64)>> {
         let end = offset + buf.len() as u64;
-        if self.cipher.is_none() || (offset % SECTOR_SIZE == 0 && end % SECTOR_SIZE == 0) {
+        if self.cipher.is_none() || (offset.is_multiple_of(SECTOR_SIZE) && end.is_multiple_of(SECTOR_SIZE)) {
             return Ok(None);
         }
         let start = offset - offset % SECTOR_SIZE;

@@ -58,7 +58,7 @@ impl Meta {
             if l2_offset == 0 {
                 push(&mut pieces, Piece { offset: pos, len: region_end - pos, kind: Kind::Unallocated });
             } else {
-                if l2_offset % cs != 0 {
+                if !l2_offset.is_multiple_of(cs) {
                     return Err(corrupt(format!(
                         "L2 table offset {} unaligned (L1 index: {})",
                         c_hex(l2_offset),

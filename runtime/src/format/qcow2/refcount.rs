@@ -194,6 +194,7 @@ impl Meta {
         let table_offset = start + missing * cs;
         let end = table_offset + table_clusters * cs;
         let mut block_offset = start;
+        #[allow(clippy::needless_range_loop)] // the loop reads the whole table too
         for i in area_index..total {
             if table[i] == 0 {
                 self.new_refblock(block_offset)?;
@@ -359,7 +360,7 @@ impl Meta {
                 Err(Fail::Err(e)) => return Err(e),
             }
         }
-        self.free_byte_offset = if (offset + size) % cs == 0 { 0 } else { offset + size };
+        self.free_byte_offset = if (offset + size).is_multiple_of(cs) { 0 } else { offset + size };
         Ok(offset)
     }
 

@@ -151,7 +151,7 @@ impl Meta {
             let len = self.reftable.len() as u64;
             progress(index * len + i as u64, walks * len);
             let old = self.reftable[i];
-            if old % cs != 0 {
+            if !old.is_multiple_of(cs) {
                 return Err(Error::corrupt("Image is corrupt (unaligned refblock offset)"));
             }
             let mut k = 0u64;

@@ -21,7 +21,7 @@ impl Qcow2 {
         zero_new: bool,
         warn: &mut dyn FnMut(String),
     ) -> Result<()> {
-        if size % 512 != 0 {
+        if !size.is_multiple_of(512) {
             return Err(Error::invalid("The new size must be a multiple of 512").with_errno(libc::EINVAL));
         }
         if !super::version::snaps(&mut self.snapshots)?.is_empty() && self.header.version < 3 {
@@ -77,7 +77,7 @@ impl Qcow2 {
         let raw_data = self.data.is_some() && self.header.autoclear_features.raw_external_data();
         let mode = if raw_data && mode == Prealloc::Off { Prealloc::Metadata } else { mode };
         let mut from = old;
-        if mode != Prealloc::Off && old % cs != 0 {
+        if mode != Prealloc::Off && !old.is_multiple_of(cs) {
             // Preallocation maps whole clusters: the one holding the old end
             // becomes the image's own first; falloc and full give it a zeroed
             // tail, as their fresh cluster has in qemu.
@@ -135,7 +135,7 @@ impl Qcow2 {
         let owned = {
             let meta = self.meta.get_mut().map_err(|_| Error::errno(libc::EIO))?;
             let l1 = L1Entry::from_raw(meta.l1.get(meta.l1_index(start)).copied().unwrap_or(0));
-            if l1.copied() && l1.l2_offset() != 0 && l1.l2_offset() % cs == 0 {
+            if l1.copied() && l1.l2_offset() != 0 && l1.l2_offset().is_multiple_of(cs) {
                 let index = meta.l2_index(start);
                 let e = meta.entry(l1.l2_offset(), index)?;
                 let whole = e.bitmap.is_none_or(|b| b.alloc_bitmap() == u32::MAX);

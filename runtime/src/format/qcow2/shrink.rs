@@ -39,7 +39,7 @@ impl Meta {
         while pos < end {
             let l1_index = self.l1_index(pos);
             let l2_offset = self.l1.get(l1_index).map_or(0, |e| L1Entry::from_raw(*e).l2_offset());
-            if l2_offset % cs != 0 {
+            if !l2_offset.is_multiple_of(cs) {
                 return Err(corrupt(format!(
                     "L2 table offset {} unaligned (L1 index: {})",
                     c_hex(l2_offset),
@@ -162,9 +162,9 @@ impl Meta {
         self.io.write_at(&bytes, self.header.refcount_table_offset)?;
         self.io.sync()?;
         let mut dropped = Vec::new();
-        for i in 0..kept.len() {
-            let block = self.reftable[i];
-            if block == 0 || kept[i] != 0 {
+        for (i, &keep) in kept.iter().enumerate() {
+            let block = self.reftable.get(i).copied().unwrap_or(0);
+            if block == 0 || keep != 0 {
                 continue;
             }
             let count = self.refcount(block >> self.geom.cluster_bits)?;

@@ -195,7 +195,7 @@ impl Meta {
         for (i, entry) in l1.iter().enumerate() {
             let l2_offset = L1Entry::from_raw(*entry).l2_offset();
             if l2_offset != 0 {
-                if l2_offset % cs != 0 {
+                if !l2_offset.is_multiple_of(cs) {
                     return Err(corrupt(format!(
                         "L2 table offset {} unaligned (L1 index: {})",
                         c_hex(l2_offset),
@@ -230,7 +230,7 @@ impl Meta {
                 continue;
             }
             let host = e.host_offset();
-            if host % cs != 0 {
+            if !host.is_multiple_of(cs) {
                 return Err(corrupt(format!(
                     "Cluster allocation offset {} unaligned (L2 offset: {}, L2 index: {})",
                     c_hex(host),
@@ -295,7 +295,7 @@ impl Meta {
             if l2_offset == 0 {
                 continue;
             }
-            if l2_offset % cs != 0 {
+            if !l2_offset.is_multiple_of(cs) {
                 return Err(corrupt(format!("L2 table offset {} unaligned (L1 index: {})", c_hex(l2_offset), c_hex(i))));
             }
             let n = (clusters - i * per_table).min(per_table) as usize;

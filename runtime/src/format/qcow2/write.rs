@@ -345,7 +345,7 @@ impl Qcow2 {
     pub(super) fn write_compressed_cluster(&self, data: &[u8], offset: u64) -> Result<()> {
         let cs = self.geom.cluster_size;
         let cb = self.geom.cluster_bits;
-        if offset % cs != 0 || data.is_empty() || data.len() as u64 >= cs || self.data.is_some() {
+        if !offset.is_multiple_of(cs) || data.is_empty() || data.len() as u64 >= cs || self.data.is_some() {
             return Err(Error::errno(libc::EINVAL));
         }
         if self.header.crypt_method != CryptMethod::None {
