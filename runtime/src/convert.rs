@@ -45,6 +45,16 @@ pub struct Request<'a> {
     pub salvage: bool,
     /// `-C`.
     pub copy_offload: bool,
+    /// `--bitmaps` (and `--skip-broken-bitmaps`).
+    pub bitmaps: Option<BitmapCopy>,
+}
+
+/// How `--bitmaps` copies the source's persistent dirty bitmaps.
+#[derive(Debug, Clone, Copy)]
+pub struct BitmapCopy {
+    /// `--skip-broken-bitmaps`: leave inconsistent bitmaps out, with a
+    /// warning, instead of refusing them.
+    pub skip_broken: bool,
 }
 
 /// Which internal snapshot to read.
@@ -93,6 +103,9 @@ pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync), warn: &copy::
         }
         sources.push(img);
     }
+    if let Some(b) = req.bitmaps {
+        check_source_bitmaps(&sources, b)?;
+    }
     let total: u64 = sources.iter().map(|s| s.virtual_size()).sum();
     if format::driver(req.target_format).is_none() {
         return Err(Error::invalid(format!("Unknown file format '{}'", req.target_format)));
@@ -106,6 +119,9 @@ pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync), warn: &copy::
     let target = req.target.open(OpenOptions::write(Some(req.target_format)), req.secrets)?;
     if req.no_create && target.virtual_size() < total {
         return Err(Error::invalid("output file is smaller than input file"));
+    }
+    if req.bitmaps.is_some() && !target.bitmaps().is_some_and(|b| b.supports_persistent()) {
+        return Err(Error::unsupported(format!("Format driver '{}' does not support bitmaps", target.format())));
     }
     let opts = Options {
         min_sparse: req.sparse_size,
@@ -121,10 +137,52 @@ pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync), warn: &copy::
     };
     let refs: Vec<&dyn Image> = sources.iter().map(|s| s.as_ref()).collect();
     copy::copy(&refs, target.as_ref(), &opts, progress, warn)?;
+    if let (Some(b), [source]) = (req.bitmaps, refs.as_slice()) {
+        copy_bitmaps(*source, target.as_ref(), b, warn)?;
+        target.close()?;
+    }
     if flush {
         target.flush()?;
     } else {
         target.write_back()?;
+    }
+    Ok(())
+}
+
+/// qemu's checks before a copy with `--bitmaps`: one source, able to keep
+/// bitmaps, and (unless skipped) none of its persistent ones inconsistent.
+fn check_source_bitmaps(sources: &[Box<dyn Image>], b: BitmapCopy) -> Result<()> {
+    let [source] = sources else {
+        return Err(Error::invalid("Copying bitmaps only possible with single source"));
+    };
+    let Some(store) = source.bitmaps().filter(|s| s.supports_persistent()) else {
+        return Err(Error::unsupported("Source lacks bitmap support"));
+    };
+    match store.bitmap_list().into_iter().rev().find(|m| m.persistent && m.inconsistent && !b.skip_broken) {
+        Some(m) => Err(Error::invalid(format!("Cannot copy inconsistent bitmap '{}'", m.name))
+            .with_hint("Try --skip-broken-bitmaps, or use 'qemu-img bitmap --remove' to delete it")),
+        None => Ok(()),
+    }
+}
+
+/// Copies every persistent bitmap of `source` into `target` after the data:
+/// made with the same name, granularity and enabled state, then filled
+/// with the source's bits (qemu's add and merge).
+fn copy_bitmaps(source: &dyn Image, target: &dyn Image, b: BitmapCopy, warn: &copy::Warn<'_>) -> Result<()> {
+    let (Some(from), Some(to)) = (source.bitmaps(), target.bitmaps()) else { return Ok(()) };
+    for m in from.bitmap_list().into_iter().rev().filter(|m| m.persistent) {
+        if m.inconsistent && b.skip_broken {
+            warn(None, &format!("Skipping inconsistent bitmap '{}'", m.name));
+            continue;
+        }
+        let created = to.create(&m.name, m.granularity).and_then(|()| match m.enabled {
+            true => Ok(()),
+            false => to.set_enabled(&m.name, false),
+        });
+        created.map_err(|e| e.prefix(format!("Failed to create bitmap {}", m.name)))?;
+        from.export(&m.name)
+            .and_then(|bits| to.merge_into(&m.name, &bits))
+            .map_err(|e| e.prefix(format!("Failed to populate bitmap {}", m.name)))?;
     }
     Ok(())
 }

@@ -48,6 +48,7 @@ fn request<'a>(n: &'a Names, out_fmt: &'a str) -> Request<'a> {
         snapshot: None,
         salvage: false,
         copy_offload: false,
+        bitmaps: None,
     }
 }
 

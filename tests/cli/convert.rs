@@ -284,3 +284,69 @@ fn read_error_midway_stops_every_mode() {
         assert_eq!(r.code, 1, "{a:?}");
     }
 }
+
+/// `--bitmaps`: the persistent bitmaps reach a qcow2 target with the same
+/// names, granularities and flags; qemu's refusals (several sources, a
+/// source or target without bitmaps, an inconsistent bitmap) and warnings
+/// (`--skip-broken-bitmaps`) come out the same, in the same order.
+#[test]
+fn bitmaps_are_copied() {
+    let pair = Pair::new(
+        "bitmaps",
+        &[(&corpus_file("qcow2/bitmaps.qcow2"), "bm.qcow2"), (&corpus_file("raw/std.raw"), "std.raw")],
+    );
+    for d in [&pair.qemu, &pair.ours] {
+        tool(d, "qemu-img", &["create", "-q", "-f", "qcow2", "two.qcow2", "64M"]);
+        tool(d, "qemu-img", &["bitmap", "--add", "two.qcow2", "b1"]);
+        tool(d, "qemu-img", &["bitmap", "--add", "-g", "512", "--disable", "two.qcow2", "b2"]);
+        tool(d, "qemu-io", &["-f", "qcow2", "-c", "write -P 7 0 1M", "two.qcow2"]);
+        std::fs::copy(d.join("two.qcow2"), d.join("broken.qcow2")).unwrap();
+        let out = std::process::Command::new("qemu-io")
+            .args(["-f", "qcow2", "-c", "write 2M 64k", "-c", "abort", "broken.qcow2"])
+            .current_dir(d)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+    }
+    for (src, out) in [("bm.qcow2", "o1.qcow2"), ("two.qcow2", "o2.qcow2")] {
+        pair.run(&["convert", "--bitmaps", "-O", "qcow2", src, out]);
+        pair.same_contents(out, "qcow2");
+        let info = |d: &Path| tool(d, "qemu-img", &["info", out]).lines().filter(|l| !l.contains("disk size")).collect::<Vec<_>>().join("\n");
+        assert_eq!(info(&pair.ours), info(&pair.qemu), "info of {out}");
+        assert_eq!(qemu_img(&pair.ours, &["check", out]).code, 0, "check of {out}");
+        for name in ["b1", "b2", "bm-enabled", "bm-disabled"] {
+            let (ours, theirs) = (dirty_bits(&pair.ours, out, name), dirty_bits(&pair.qemu, out, name));
+            assert_eq!(ours, theirs, "bits of {name} in {out}");
+            assert_eq!(ours, dirty_bits(&pair.ours, src, name), "bits of {name} in {out} and {src}");
+        }
+    }
+    pair.run(&["convert", "--bitmaps", "-O", "qcow2", "bm.qcow2", "two.qcow2", "x.qcow2"]);
+    pair.run(&["convert", "--bitmaps", "-O", "qcow2", "std.raw", "x.qcow2"]);
+    pair.run(&["convert", "--bitmaps", "-O", "raw", "two.qcow2", "x.raw"]);
+    pair.run(&["convert", "--bitmaps", "-O", "qcow2", "-o", "compat=0.10", "two.qcow2", "x2.qcow2"]);
+    pair.run(&["convert", "--bitmaps", "-O", "qcow2", "broken.qcow2", "x3.qcow2"]);
+    pair.run(&["convert", "--bitmaps", "--skip-broken-bitmaps", "-O", "qcow2", "broken.qcow2", "o3.qcow2"]);
+    pair.same_contents("o3.qcow2", "qcow2");
+}
+
+/// The dirty ranges of bitmap `name` of qcow2 image `file` in `dir`, as
+/// qemu sees them: exported by `qemu-nbd -B`, listed by `qemu-img map`
+/// (empty when the image has no such bitmap).
+fn dirty_bits(dir: &Path, file: &str, name: &str) -> String {
+    let sock = dir.join(format!("{file}.{name}.sock"));
+    let served = std::process::Command::new("qemu-nbd")
+        .args(["--fork", "-r", "-f", "qcow2", "-B", name, "-k"])
+        .arg(&sock)
+        .arg(file)
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    if !served.status.success() {
+        return String::new();
+    }
+    let opts = format!(
+        "driver=nbd,server.type=unix,server.path={},x-dirty-bitmap=qemu:dirty-bitmap:{name}",
+        sock.display()
+    );
+    tool(dir, "qemu-img", &["map", "--output=json", "--image-opts", &opts])
+}

@@ -3,7 +3,7 @@
 use super::{secrets, Env};
 use crate::args::{Convert, SnapshotParam};
 use crate::output::progress::{progress_line, PROGRESS_END};
-use qimg_runtime::convert::{convert, Request, SnapshotRef};
+use qimg_runtime::convert::{convert, BitmapCopy, Request, SnapshotRef};
 use qimg_runtime::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -66,10 +66,6 @@ impl<'a> ProgressPrinter<'a> {
 
 /// Runs `convert`.
 pub fn run(env: &Env, a: &Convert) -> i32 {
-    if a.bitmaps {
-        env.err(format!("{}: qimg does not support --bitmaps yet\n", env.prog).as_bytes());
-        return 1;
-    }
     let named = || -> Result<_, Error> {
         let secrets = secrets(&a.objects)?;
         let sources = a
@@ -111,6 +107,7 @@ pub fn run(env: &Env, a: &Convert) -> i32 {
         snapshot,
         salvage: a.salvage,
         copy_offload: a.copy_range,
+        bitmaps: a.bitmaps.then_some(BitmapCopy { skip_broken: a.skip_broken_bitmaps }),
     };
     let printer = ProgressPrinter::new(env, a.progress && !a.quiet);
     printer.update(0.0);
