@@ -328,7 +328,7 @@ pub fn copy(
 
     if opts.salvage {
         // Salvaging reports errors in guest order, one chunk at a time, as qemu does.
-        let turn = (Mutex::new(0u64), Condvar::new());
+        let turn = Turn::new(1);
         let failed = AtomicBool::new(false);
         let limiter = RateLimiter::new(opts.rate_limit);
         let ctx = Ctx { sources, target, opts, codec, warn, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter };
@@ -347,7 +347,8 @@ pub fn copy(
     let workers = if opts.compress { opts.workers.min(cores) } else { opts.workers }.clamp(1, 16);
     let (tx, rx) = sync_channel::<Job>(workers);
     let rx = Mutex::new(rx);
-    let turn = (Mutex::new(0u64), Condvar::new());
+    // In flight: one chunk per worker and a full channel.
+    let turn = Turn::new(2 * workers + 1);
     let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<(u64, Error)>> = Mutex::new(None);
     let limiter = RateLimiter::new(opts.rate_limit);
@@ -385,6 +386,52 @@ pub fn copy(
     Ok(())
 }
 
+/// The order in which chunks are written (without `-W`): chunk `seq` waits
+/// until every chunk before it passed the turn on. Each waiter sleeps on the
+/// condition variable of its own slot (`seq` modulo the slots, more than the
+/// chunks that can be in flight), so passing the turn wakes one thread, not
+/// every worker.
+struct Turn {
+    next: Mutex<u64>,
+    slots: Vec<Condvar>,
+}
+
+impl Turn {
+    /// A turn for at most `in_flight` chunks waiting at once.
+    fn new(in_flight: usize) -> Turn {
+        Turn { next: Mutex::new(0), slots: (0..in_flight.max(1) * 2).map(|_| Condvar::new()).collect() }
+    }
+
+    fn slot(&self, seq: u64) -> &Condvar {
+        &self.slots[(seq % self.slots.len() as u64) as usize]
+    }
+
+    /// Waits until it is chunk `seq`'s turn, or `failed` is set.
+    fn wait(&self, seq: u64, failed: &AtomicBool) -> Result<()> {
+        let mut t = self.next.lock().map_err(|_| Error::errno(libc::EIO))?;
+        while *t < seq && !failed.load(Ordering::SeqCst) {
+            t = self.slot(seq).wait(t).map_err(|_| Error::errno(libc::EIO))?;
+        }
+        Ok(())
+    }
+
+    /// Passes the turn on past chunk `seq` (never backwards).
+    fn pass(&self, seq: u64) {
+        if let Ok(mut t) = self.next.lock() {
+            *t = (*t).max(seq + 1);
+            self.slot(*t).notify_all();
+        }
+    }
+
+    /// Wakes every waiter (after a failure, so that they stop).
+    fn wake_all(&self) {
+        let _guard = self.next.lock();
+        for cv in &self.slots {
+            cv.notify_all();
+        }
+    }
+}
+
 struct Ctx<'a> {
     sources: &'a [&'a dyn Image],
     target: &'a dyn Image,
@@ -392,7 +439,7 @@ struct Ctx<'a> {
     warn: &'a Warn<'a>,
     codec: Option<Codec>,
     progress: &'a Progress<'a>,
-    turn: &'a (Mutex<u64>, Condvar),
+    turn: &'a Turn,
     failed: &'a AtomicBool,
     limiter: &'a RateLimiter,
 }
@@ -416,11 +463,8 @@ fn worker(ctx: &Ctx<'_>, rx: &Mutex<Receiver<Job>>, first_error: &Mutex<Option<(
                 }
             }
             // Let later jobs waiting for their turn go on (and stop).
-            let (lock, cv) = ctx.turn;
-            if let Ok(mut t) = lock.lock() {
-                *t = (*t).max(job.seq + 1);
-                cv.notify_all();
-            }
+            ctx.turn.pass(job.seq);
+            ctx.turn.wake_all();
         }
     }
 }
@@ -445,20 +489,13 @@ fn process(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
     if ctx.opts.in_order {
         // Wait for the turn (or a failure elsewhere), write, and always pass
         // the turn on: a chunk that does not advance it would strand the rest.
-        let (lock, cv) = ctx.turn;
-        let mut t = lock.lock().map_err(|_| Error::errno(libc::EIO))?;
-        while *t < job.seq && !ctx.failed.load(Ordering::SeqCst) {
-            t = cv.wait(t).map_err(|_| Error::errno(libc::EIO))?;
-        }
-        drop(t);
+        ctx.turn.wait(job.seq, ctx.failed)?;
         let r = match (ctx.failed.load(Ordering::SeqCst), offload) {
             (true, _) => Ok(()),
             (false, true) => offload_chunk(ctx, job, buf),
             (false, false) => write_chunk(ctx, job, buf, compressed.as_deref()),
         };
-        let mut t = lock.lock().map_err(|_| Error::errno(libc::EIO))?;
-        *t = (*t).max(job.seq + 1);
-        cv.notify_all();
+        ctx.turn.pass(job.seq);
         r
     } else if offload {
         offload_chunk(ctx, job, buf)
