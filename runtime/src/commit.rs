@@ -63,7 +63,7 @@ impl Commit<'_> {
         let depth = base_depth(&req, top.as_ref())?;
         drop(top);
         let opts = OpenOptions { writable_backing: Some(depth), ..OpenOptions::write(None) };
-        let mut top = req.image.open(opts, req.secrets)?;
+        let mut top = req.image.open(opts, req.secrets).map_err(reopen_error)?;
         let size = top.virtual_size();
         let base = layer_mut(top.as_mut(), depth).ok_or_else(|| Error::errno(libc::EIO))?;
         if base.virtual_size() < size {
@@ -131,6 +131,15 @@ fn base_depth(req: &Request<'_>, top: &dyn Image) -> Result<usize> {
         "Did not find '{wanted}' in the backing chain of '{}'",
         req.image.source
     )))
+}
+
+/// qemu reopens the base read-write in place: only its lock can fail, and
+/// the message names no file to open.
+fn reopen_error(mut e: Error) -> Error {
+    if let Some(i) = e.message.rfind("Failed to get ") {
+        e.message = e.message[i..].to_string();
+    }
+    e
 }
 
 fn canonical(name: &str) -> Option<std::path::PathBuf> {
