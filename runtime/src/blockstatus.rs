@@ -244,6 +244,16 @@ impl<'a> Chain<'a> {
     /// `bdrv_block_status_above` with no base): that of the first layer that
     /// allocates the range, or of the bottom layer if none does.
     pub fn status_above(&self, offset: u64, bytes: u64) -> Result<BlockStatus> {
+        self.status_above_base(offset, bytes, self.layers.len())
+    }
+
+    /// The status of the layers above `base` (qemu's `bdrv_block_status_above`
+    /// with the image at depth `base` as its base): that of the first of
+    /// layers `0..base` that allocates the range, or of layer `base - 1` if
+    /// none does. With `base` 1 this is [`Chain::status_top`]; with the
+    /// chain's length, [`Chain::status_above`]. `commit` copies what this
+    /// says is allocated.
+    pub fn status_above_base(&self, offset: u64, bytes: u64, base: usize) -> Result<BlockStatus> {
         let top = self.layer_status(0, offset, bytes)?;
         if top.len == 0 || top.allocated {
             return Ok(top);
@@ -251,7 +261,7 @@ impl<'a> Chain<'a> {
         let eof = top.eof.then_some(offset + top.len);
         let mut bytes = top.len;
         let mut st = top;
-        for depth in 1..self.layers.len() {
+        for depth in 1..base.min(self.layers.len()) {
             st = self.layer_status(depth, offset, bytes)?;
             if st.len == 0 {
                 // Past the end of a short backing file: its zeros count as

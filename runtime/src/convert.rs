@@ -129,6 +129,8 @@ pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync), warn: &copy::
         workers: req.parallel,
         in_order: !req.oob_writes,
         target_has_backing: req.backing.is_some(),
+        base_depth: None,
+        keep_zero_ranges: false,
         target_zeroed: req.target_is_zero
             || (!req.no_create && req.sparse_size > 0 && req.backing.is_none() && target.has_zero_init()),
         rate_limit: (req.rate_limit > 0).then_some(req.rate_limit),

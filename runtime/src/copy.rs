@@ -35,6 +35,15 @@ pub struct Options {
     /// The target has a backing file (`-B`): copy only what the sources' top
     /// layers hold, and leave the rest to the target's backing file.
     pub target_has_backing: bool,
+    /// Copy only what the layers above this depth of each source's chain
+    /// allocate, and leave the rest alone (`commit`: the target is the image
+    /// at that depth, or below it). Overrides `target_has_backing`, which is
+    /// the same as depth 1.
+    pub base_depth: Option<usize>,
+    /// Write the ranges the sources report as zeros as zeros (with unmap)
+    /// even when `min_sparse` is 0, as qemu's commit (a mirror job) does;
+    /// otherwise `-S 0` writes them as data, as convert does.
+    pub keep_zero_ranges: bool,
     /// The target reads as zeros already (a new image, or `--target-is-zero`).
     pub target_zeroed: bool,
     /// Bytes per second (`-r`), if limited.
@@ -80,11 +89,16 @@ struct Walker<'a> {
 }
 
 /// The status of a source at `offset` (qemu's `bdrv_block_status_above`,
-/// see [`crate::blockstatus`]): above its backing file when the target has
-/// one of its own (`top_only`), else of its whole chain. Returns the kind and
-/// how many bytes it lasts.
-fn status_above(chain: &Chain<'_>, offset: u64, len: u64, top_only: bool) -> Result<(Kind, u64)> {
-    let s = if top_only { chain.status_top(offset, len)? } else { chain.status_above(offset, len)? };
+/// see [`crate::blockstatus`]): above the layer at depth `base` when only
+/// what the upper layers allocate is copied (the target has a backing file
+/// of its own, or is that layer), else of its whole chain. Returns the kind
+/// and how many bytes it lasts.
+fn status_above(chain: &Chain<'_>, offset: u64, len: u64, base: Option<usize>) -> Result<(Kind, u64)> {
+    let top_only = base.is_some();
+    let s = match base {
+        Some(depth) => chain.status_above_base(offset, len, depth)?,
+        None => chain.status_above(offset, len)?,
+    };
     // Zeros first: a top layer that reads as zeros where it allocates
     // nothing (it has no backing file, or the range is past its end) must
     // hide the target's backing file there, as qemu's convert does.
@@ -120,7 +134,8 @@ impl Walker<'_> {
         if self.status_end <= offset {
             let src = self.sources[i];
             let align = src.cluster_size().unwrap_or(SECTOR).max(SECTOR);
-            let (kind, count) = match status_above(&self.chains[i], local, n, self.opts.target_has_backing) {
+            let base = self.opts.base_depth.or(self.opts.target_has_backing.then_some(1));
+            let (kind, count) = match status_above(&self.chains[i], local, n, base) {
                 Ok(r) => r,
                 Err(e) if self.opts.salvage => {
                     (self.warn)(
@@ -137,7 +152,7 @@ impl Walker<'_> {
                 count -= tail;
             }
             self.status = match kind {
-                Kind::Zero if self.opts.min_sparse == 0 => Kind::Data,
+                Kind::Zero if self.opts.min_sparse == 0 && !self.opts.keep_zero_ranges => Kind::Data,
                 k => k,
             };
             self.status_end = offset + count;
@@ -318,7 +333,7 @@ pub fn copy(
     let mut offset = 0u64;
     while offset < total {
         let (kind, n) = walker.next(offset)?;
-        if kind == Kind::Data || (opts.min_sparse == 0 && kind == Kind::Zero) {
+        if kind == Kind::Data || (opts.min_sparse == 0 && !opts.keep_zero_ranges && kind == Kind::Zero) {
             counted += n;
         }
         offset += n;

@@ -50,6 +50,10 @@ pub struct OpenOptions<'a> {
     /// check reports or repairs (a corrupt or dirty image, a bad snapshot
     /// table) does not stop the open, and nothing is repaired on the way.
     pub check: bool,
+    /// The backing image this many levels below the one opened is opened
+    /// read-write (and locked so), the rest of the chain read-only: `commit`
+    /// writes into its base this way, as qemu reopens the base read-write.
+    pub writable_backing: Option<usize>,
 }
 
 /// The key options of an encrypted image (`--object secret,...` and
@@ -79,23 +83,23 @@ impl Keys<'_> {
 impl<'a> OpenOptions<'a> {
     /// Options for reading guest data (backing files included).
     pub fn read(format: Option<&'a str>, force_share: bool) -> Self {
-        OpenOptions { format, access: Access::READ, force_share, exclusive: false, keys: Keys::default(), no_backing: false, check: false }
+        OpenOptions { format, access: Access::READ, force_share, exclusive: false, keys: Keys::default(), no_backing: false, check: false, writable_backing: None }
     }
 
     /// Options for `info`: metadata only.
     pub fn info(format: Option<&'a str>, force_share: bool) -> Self {
-        OpenOptions { format, access: Access::INFO, force_share, exclusive: false, keys: Keys::default(), no_backing: false, check: false }
+        OpenOptions { format, access: Access::INFO, force_share, exclusive: false, keys: Keys::default(), no_backing: false, check: false, writable_backing: None }
     }
 
     /// Options for writing.
     pub fn write(format: Option<&'a str>) -> Self {
-        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false, keys: Keys::default(), no_backing: false, check: false }
+        OpenOptions { format, access: Access::READ_WRITE, force_share: false, exclusive: false, keys: Keys::default(), no_backing: false, check: false, writable_backing: None }
     }
 
     /// Options for `check`: read-only, or read-write to repair.
     pub fn check(format: Option<&'a str>, repair: bool, force_share: bool) -> Self {
         let access = if repair { Access::READ_WRITE } else { Access::READ };
-        OpenOptions { format, access, force_share, exclusive: false, keys: Keys::default(), no_backing: false, check: true }
+        OpenOptions { format, access, force_share, exclusive: false, keys: Keys::default(), no_backing: false, check: true, writable_backing: None }
     }
 }
 
@@ -315,6 +319,19 @@ pub trait Image: Send + Sync {
     /// (see [`crate::bitmap::command`]).
     fn bitmaps(&self) -> Option<&dyn crate::bitmap::BitmapStore> {
         None
+    }
+
+    /// The opened backing image, for changing it (`commit` grows its base).
+    fn backing_image_mut(&mut self) -> Option<&mut (dyn Image + 'static)> {
+        None
+    }
+
+    /// Empties the image after its data was committed into its backing
+    /// file (qemu's `make_empty`): afterwards every range falls through to
+    /// the backing file. The change is durable on return. Formats that
+    /// cannot do it say `ENOTSUP`, which `commit` ignores as qemu does.
+    fn make_empty(&self) -> Result<()> {
+        Err(Error::unsupported("Operation not supported").with_errno(libc::ENOTSUP))
     }
 
     /// Closes the image as qemu does: stores what must persist (bitmaps)

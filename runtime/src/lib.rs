@@ -6,6 +6,7 @@ pub mod amend;
 pub mod bitmap;
 pub mod blockstatus;
 pub mod check;
+pub mod commit;
 pub mod compare;
 pub mod compress;
 pub mod convert;

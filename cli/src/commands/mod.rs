@@ -4,6 +4,7 @@
 mod amend;
 mod bitmap;
 mod check;
+mod commit;
 mod compare;
 mod convert;
 mod create;
@@ -183,6 +184,7 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::Amend(a) => amend::run(env, &a),
         Command::Bitmap(a) => bitmap::run(env, &a),
         Command::Measure(a) => measure::run(env, &a),
+        Command::Commit(a) => commit::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();

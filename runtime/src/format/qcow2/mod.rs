@@ -8,6 +8,7 @@ mod check;
 mod corrupt;
 pub mod create;
 mod crypt;
+mod empty;
 mod header;
 mod map;
 pub mod measure;
@@ -257,7 +258,13 @@ fn open_backing(b: &BackingRef, opts: &OpenOptions<'_>, depth: usize) -> Result<
     if depth >= MAX_CHAIN_DEPTH {
         return Err(Error::invalid(format!("Backing file '{}' creates an infinite loop.", b.full_filename)));
     }
-    let bopts = OpenOptions::read(b.format.as_deref(), opts.force_share);
+    let bopts = match opts.writable_backing {
+        Some(1) => OpenOptions::write(b.format.as_deref()),
+        below => OpenOptions {
+            writable_backing: below.and_then(|d| d.checked_sub(1)),
+            ..OpenOptions::read(b.format.as_deref(), opts.force_share)
+        },
+    };
     crate::image::open_node_at_depth(&b.full_filename, &bopts, depth + 1).map_err(|e| e.prefix("Could not open backing file"))
 }
 
@@ -334,6 +341,14 @@ impl Image for Qcow2 {
 
     fn backing_image(&self) -> Option<&dyn Image> {
         self.backing_image.as_deref()
+    }
+
+    fn backing_image_mut(&mut self) -> Option<&mut (dyn Image + 'static)> {
+        self.backing_image.as_deref_mut()
+    }
+
+    fn make_empty(&self) -> Result<()> {
+        self.empty()
     }
 
     /// qemu's test: an image without a backing file reads as zeros unless
