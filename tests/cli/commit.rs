@@ -23,13 +23,30 @@ fn map(dir: &Path, file: &str) -> String {
 /// qimg does not mimic. With `exact`, entries of the image itself (depth 0)
 /// keep theirs.
 fn map_shape(map: &str, exact: bool) -> String {
-    map.lines()
-        .map(|l| match (exact && l.contains("\"depth\": 0,"), l.find(", \"offset\"")) {
+    let mut shaped: Vec<(u64, u64, String)> = Vec::new();
+    for l in map.lines() {
+        let l = l.trim_start_matches('[').trim_end_matches(']').trim_end_matches(',');
+        let line = match (exact && l.contains("\"depth\": 0,"), l.find(", \"offset\"")) {
             (false, Some(i)) => format!("{}}}", &l[..i]),
             _ => l.to_string(),
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
+        };
+        let field = |name: &str| -> Option<u64> {
+            let at = line.find(&format!("\"{name}\": "))? + name.len() + 4;
+            line[at..].split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()
+        };
+        let (Some(start), Some(length)) = (field("start"), field("length")) else {
+            shaped.push((0, 0, line));
+            continue;
+        };
+        let rest = line[line.find("\"depth\"").unwrap_or(0)..].to_string();
+        // Runs of lower layers split where the host file's extents do (the
+        // file system's business): joined when nothing else differs.
+        match shaped.last_mut() {
+            Some((s, len, r)) if *r == rest && *s + *len == start && !rest.contains("\"offset\"") => *len += length,
+            _ => shaped.push((start, length, rest)),
+        }
+    }
+    shaped.iter().map(|(s, l, r)| format!("{s} {l} {r}")).collect::<Vec<_>>().join("\n")
 }
 
 /// Asserts that every image of `files` (format, name) is alike in both
