@@ -12,6 +12,7 @@ mod info_render;
 mod map;
 mod measure;
 mod open_warnings;
+mod rebase;
 mod resize;
 mod snapshot;
 mod spec;
@@ -183,6 +184,7 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::Amend(a) => amend::run(env, &a),
         Command::Bitmap(a) => bitmap::run(env, &a),
         Command::Measure(a) => measure::run(env, &a),
+        Command::Rebase(a) => rebase::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();
