@@ -24,6 +24,7 @@ mod encryption;
 mod info;
 mod map;
 mod measure;
+mod rebase;
 mod resize;
 mod snapshot;
 mod spec;
