@@ -15,6 +15,7 @@ mod convert;
 mod crash_amend;
 mod crash_bitmap;
 mod crash_convert;
+mod crash_rebase;
 mod crash_resize;
 mod crash_snapshot;
 #[allow(dead_code)]
