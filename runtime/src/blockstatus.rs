@@ -281,6 +281,35 @@ impl<'a> Chain<'a> {
         Ok(st)
     }
 
+    /// Whether layer `depth` itself allocates the range at `offset` (qemu's
+    /// `bdrv_is_allocated`), and for how many bytes that answer holds; 0
+    /// bytes past the layer's end.
+    pub fn is_allocated(&self, depth: usize, offset: u64, bytes: u64) -> Result<(bool, u64)> {
+        let st = self.layer_status(depth, offset, bytes)?;
+        Ok((st.allocated, st.len))
+    }
+
+    /// Whether any of the layers from `top` down to (not including) `base`
+    /// allocates the range at `offset` (qemu's `bdrv_is_allocated_above`
+    /// without the base), and for how many bytes that holds. An answer of 0
+    /// bytes means `offset` is past the end of layer `top`.
+    pub fn allocated_above(&self, top: usize, base: usize, offset: u64, bytes: u64) -> Result<(bool, u64)> {
+        let mut n = bytes;
+        for depth in top..base.min(self.layers.len()) {
+            let (allocated, len) = self.is_allocated(depth, offset, bytes)?;
+            if allocated {
+                return Ok((true, len));
+            }
+            // A lower layer's end does not shorten the answer: past it, the
+            // layers above decide (or the range reads as zeros).
+            let size = self.layers.get(depth).map_or(0, |l| l.size);
+            if n > len && (depth == top || offset + len < size) {
+                n = len;
+            }
+        }
+        Ok((false, n))
+    }
+
     /// What `qemu-img map` says about `offset` (its `get_block_status`): the
     /// status of the first layer that has data or zeros there, or an empty
     /// status (nothing present) at the bottom.

@@ -295,11 +295,20 @@ fn salvage_read(ctx: &Ctx<'_>, offset: u64, buf: &mut [u8]) {
 pub struct Progress<'a> {
     done: AtomicU64,
     total: u64,
+    /// Instead of bytes, each finished chunk adds this many percent, summed
+    /// as qemu's progress state sums them (f32, at most 100).
+    step: Option<(f32, Mutex<f32>)>,
     report: &'a (dyn Fn(f32) + Sync),
 }
 
 impl Progress<'_> {
     fn add(&self, bytes: u64) {
+        if let Some((step, current)) = &self.step {
+            let Ok(mut c) = current.lock() else { return };
+            *c = (*c + *step / 100.0 * 100.0).min(100.0);
+            (self.report)(*c);
+            return;
+        }
         let done = self.done.fetch_add(bytes, Ordering::SeqCst) + bytes;
         if self.total > 0 {
             (self.report)(100.0f32 * (done / SECTOR) as f32 / (self.total / SECTOR) as f32);
@@ -339,14 +348,14 @@ pub fn copy(
         offset += n;
     }
     walker.status_end = 0;
-    let progress = Progress { done: AtomicU64::new(0), total: counted, report: progress };
+    let progress = Progress { done: AtomicU64::new(0), total: counted, step: None, report: progress };
 
     if opts.salvage {
         // Salvaging reports errors in guest order, one chunk at a time, as qemu does.
         let turn = Turn::new(1);
         let failed = AtomicBool::new(false);
         let limiter = RateLimiter::new(opts.rate_limit);
-        let ctx = Ctx { sources, target, opts, codec, warn, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter };
+        let ctx = Ctx { sources, target, opts, codec, warn, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter, diff: None };
         let mut buf = Vec::new();
         let (mut offset, mut seq) = (0u64, 0u64);
         while offset < total {
@@ -357,35 +366,92 @@ pub fn copy(
         }
         return Ok(());
     }
+    let turn = Turn::new(MAX_IN_FLIGHT);
+    let failed = AtomicBool::new(false);
+    let limiter = RateLimiter::new(opts.rate_limit);
+    let ctx = Ctx { sources, target, opts, codec, warn, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter, diff: None };
+    let mut offset = 0u64;
+    pipeline(&ctx, &mut || {
+        if offset >= total {
+            return Ok(None);
+        }
+        let (kind, len) = walker.next(offset)?;
+        let chunk = (offset, len, kind);
+        offset += len;
+        Ok(Some(chunk))
+    })
+}
+
+/// Writing only what differs from a baseline (`rebase`): the target must
+/// go on reading as the sources read now, once the baseline shows through
+/// where the target allocates nothing. Each chunk is read from the sources
+/// (zeros past their end) and from the baseline, compared in `align`-sized
+/// pieces, and each run of differing pieces is written into the target:
+/// as zeros where the run starts past the end of the sources (`zeros_from`),
+/// else the sources' data (compressed cluster by cluster with `-c`).
+pub struct Diff<'a> {
+    /// What shows through the target afterwards; `None` reads as zeros.
+    pub baseline: Option<&'a dyn Image>,
+    /// The unit of comparison and writing: the target's allocation unit.
+    pub align: u64,
+    /// Where the sources end.
+    pub zeros_from: u64,
+}
+
+/// Writes into `target` the parts of the chunks `next` names (in guest
+/// order) where `sources` and `diff.baseline` differ, as [`Diff`] says.
+/// `progress` receives qemu's running percentage: `step` percent more per
+/// chunk. Errors carry qemu-img rebase's messages.
+pub fn copy_diff(
+    sources: &[&dyn Image],
+    target: &dyn Image,
+    opts: &Options,
+    diff: &Diff<'_>,
+    step: f32,
+    progress: &(dyn Fn(f32) + Sync),
+    next: &mut dyn FnMut() -> Result<Option<(u64, u64)>>,
+) -> Result<()> {
+    let codec = if opts.compress {
+        Some(target.compression().ok_or_else(|| Error::unsupported("Compression not supported for this file format"))?)
+    } else {
+        None
+    };
+    let progress = Progress { done: AtomicU64::new(0), total: 0, step: Some((step, Mutex::new(0.0))), report: progress };
+    let turn = Turn::new(MAX_IN_FLIGHT);
+    let failed = AtomicBool::new(false);
+    let limiter = RateLimiter::new(opts.rate_limit);
+    let warn = |_: Option<&str>, _: &str| {};
+    let ctx = Ctx { sources, target, opts, codec, warn: &warn, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter, diff: Some(diff) };
+    pipeline(&ctx, &mut || Ok(next()?.map(|(offset, len)| (offset, len, Kind::Data))))
+}
+
+/// Runs the chunks `next` gives through a pool of workers that read, then
+/// write (in guest order unless `-W`). Returns the first error in guest order.
+fn pipeline(ctx: &Ctx<'_>, next: &mut dyn FnMut() -> Result<Option<(u64, u64, Kind)>>) -> Result<()> {
+    let opts = ctx.opts;
     // Compression is CPU-bound: more threads than cores only add switching.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = if opts.compress { opts.workers.min(cores) } else { opts.workers }.clamp(1, 16);
+    let workers = if opts.compress { opts.workers.min(cores) } else { opts.workers }.clamp(1, MAX_WORKERS);
     let (tx, rx) = sync_channel::<Job>(workers);
     let rx = Mutex::new(rx);
-    // In flight: one chunk per worker and a full channel.
-    let turn = Turn::new(2 * workers + 1);
-    let failed = AtomicBool::new(false);
     let first_error: Mutex<Option<(u64, Error)>> = Mutex::new(None);
-    let limiter = RateLimiter::new(opts.rate_limit);
-    let ctx = Ctx { sources, target, opts, codec, warn, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter };
 
     std::thread::scope(|scope| -> Result<()> {
         for _ in 0..workers {
-            let (ctx, rx, first_error) = (&ctx, &rx, &first_error);
+            let (rx, first_error) = (&rx, &first_error);
             scope.spawn(move || worker(ctx, rx, first_error));
         }
         let mut seq = 0u64;
-        let mut offset = 0u64;
         let mut result = Ok(());
-        while offset < total && !failed.load(Ordering::SeqCst) {
-            match walker.next(offset) {
-                Ok((kind, len)) => {
+        while !ctx.failed.load(Ordering::SeqCst) {
+            match next() {
+                Ok(Some((offset, len, kind))) => {
                     if tx.send(Job { seq, offset, len, kind }).is_err() {
                         break;
                     }
                     seq += 1;
-                    offset += len;
                 }
+                Ok(None) => break,
                 Err(e) => {
                     result = Err(e);
                     break;
@@ -400,6 +466,11 @@ pub fn copy(
     }
     Ok(())
 }
+
+/// The most worker threads of a copy.
+const MAX_WORKERS: usize = 16;
+/// The most chunks in flight at once: one per worker and a full channel.
+const MAX_IN_FLIGHT: usize = 2 * MAX_WORKERS + 1;
 
 /// The order in which chunks are written (without `-W`): chunk `seq` waits
 /// until every chunk before it passed the turn on. Each waiter sleeps on the
@@ -457,10 +528,12 @@ struct Ctx<'a> {
     turn: &'a Turn,
     failed: &'a AtomicBool,
     limiter: &'a RateLimiter,
+    /// Write only what differs from a baseline.
+    diff: Option<&'a Diff<'a>>,
 }
 
 fn worker(ctx: &Ctx<'_>, rx: &Mutex<Receiver<Job>>, first_error: &Mutex<Option<(u64, Error)>>) {
-    let mut buf = Vec::new();
+    let (mut buf, mut other) = (Vec::new(), Vec::new());
     loop {
         let job = match rx.lock() {
             Ok(r) => match r.recv() {
@@ -469,7 +542,10 @@ fn worker(ctx: &Ctx<'_>, rx: &Mutex<Receiver<Job>>, first_error: &Mutex<Option<(
             },
             Err(_) => return,
         };
-        let r = process(ctx, &job, &mut buf);
+        let r = match ctx.diff {
+            Some(diff) => process_diff(ctx, diff, &job, &mut buf, &mut other),
+            None => process(ctx, &job, &mut buf),
+        };
         if let Err(e) = r {
             ctx.failed.store(true, Ordering::SeqCst);
             if let Ok(mut slot) = first_error.lock() {
@@ -501,22 +577,113 @@ fn process(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
         (Some(codec), Kind::Data) if !is_zero(buf) => compress::compress(codec, buf)?,
         _ => None,
     };
-    if ctx.opts.in_order {
-        // Wait for the turn (or a failure elsewhere), write, and always pass
-        // the turn on: a chunk that does not advance it would strand the rest.
-        ctx.turn.wait(job.seq, ctx.failed)?;
-        let r = match (ctx.failed.load(Ordering::SeqCst), offload) {
-            (true, _) => Ok(()),
-            (false, true) => offload_chunk(ctx, job, buf),
-            (false, false) => write_chunk(ctx, job, buf, compressed.as_deref()),
-        };
-        ctx.turn.pass(job.seq);
-        r
-    } else if offload {
-        offload_chunk(ctx, job, buf)
-    } else {
-        write_chunk(ctx, job, buf, compressed.as_deref())
+    in_turn(ctx, job, || match offload {
+        true => offload_chunk(ctx, job, buf),
+        false => write_chunk(ctx, job, buf, compressed.as_deref()),
+    })
+}
+
+/// Runs `write` for `job`: at once with out-of-order writes, else when the
+/// job's turn comes (not at all after a failure elsewhere), and always
+/// passes the turn on: a chunk that does not advance it would strand the rest.
+fn in_turn(ctx: &Ctx<'_>, job: &Job, write: impl FnOnce() -> Result<()>) -> Result<()> {
+    if !ctx.opts.in_order {
+        return write();
     }
+    ctx.turn.wait(job.seq, ctx.failed)?;
+    let r = if ctx.failed.load(Ordering::SeqCst) { Ok(()) } else { write() };
+    ctx.turn.pass(job.seq);
+    r
+}
+
+/// A piece of a [`Diff`] chunk to write: where (from the chunk's start), how
+/// long, and how.
+enum DiffWrite {
+    Zeros(u64, u64),
+    Data(u64, u64),
+    /// One cluster, compressed (or `None`: not smaller, written plainly).
+    Compressed(u64, u64, Option<Vec<u8>>),
+}
+
+/// Reads a [`Diff`] chunk from the sources and the baseline, finds the runs
+/// that differ, compresses them if asked, then writes them in turn.
+fn process_diff(ctx: &Ctx<'_>, diff: &Diff<'_>, job: &Job, old: &mut Vec<u8>, new: &mut Vec<u8>) -> Result<()> {
+    let len = job.len as usize;
+    old.clear();
+    old.resize(len, 0);
+    new.clear();
+    new.resize(len, 0);
+    read_padded(ctx.sources, job.offset, old)
+        .map_err(|e| with_preamble(Error::new(e.kind, "error while reading from old backing file"), e.preamble))?;
+    crate::image::read_backing(diff.baseline, new, job.offset)
+        .map_err(|e| with_preamble(Error::new(e.kind, "error while reading from new backing file"), e.preamble))?;
+    let align = diff.align.max(1) as usize;
+    let cluster = ctx.target.cluster_size().unwrap_or(65536).max(1) as usize;
+    let mut writes = Vec::new();
+    let mut at = 0usize;
+    while at < len {
+        let piece = |i: usize| old[i..(i + align).min(len)] != new[i..(i + align).min(len)];
+        let differs = piece(at);
+        let mut end = (at + align).min(len);
+        while end < len && piece(end) == differs {
+            end = (end + align).min(len);
+        }
+        if differs {
+            let (start, n) = (at as u64, (end - at) as u64);
+            if job.offset + start >= diff.zeros_from {
+                writes.push(DiffWrite::Zeros(start, n));
+            } else if let Some(codec) = ctx.codec {
+                let mut c = at;
+                while c < end {
+                    let e = (c + cluster).min(end);
+                    writes.push(DiffWrite::Compressed(c as u64, (e - c) as u64, compress::compress(codec, &old[c..e])?));
+                    c = e;
+                }
+            } else {
+                writes.push(DiffWrite::Data(start, n));
+            }
+        }
+        at = end;
+    }
+    let t = ctx.target;
+    let write_err = |e: Error| {
+        let preamble = e.preamble.clone();
+        with_preamble(Error::errno(e.errno.unwrap_or(libc::EIO)).prefix("Error while writing to COW image"), preamble)
+    };
+    in_turn(ctx, job, || {
+        for w in &writes {
+            let r = match w {
+                DiffWrite::Zeros(at, n) => t.write_zeroes(job.offset + at, *n, ZeroFlags { unmap: false }),
+                DiffWrite::Data(at, n) => {
+                    ctx.limiter.wait(*n);
+                    t.write_at(&old[*at as usize..(at + n) as usize], job.offset + at)
+                }
+                DiffWrite::Compressed(at, _, Some(c)) => t.write_compressed(c, job.offset + at),
+                DiffWrite::Compressed(at, n, None) => t.write_at(&old[*at as usize..(at + n) as usize], job.offset + at),
+            };
+            r.map_err(write_err)?;
+        }
+        ctx.progress.add(job.len);
+        Ok(())
+    })
+}
+
+/// `e` with the diagnostics a driver printed before the failure.
+fn with_preamble(mut e: Error, preamble: Option<String>) -> Error {
+    e.preamble = preamble;
+    e
+}
+
+/// Reads `buf.len()` bytes at concatenated `offset`: what the sources do
+/// not cover reads as zeros.
+fn read_padded(sources: &[&dyn Image], offset: u64, buf: &mut [u8]) -> Result<()> {
+    let total: u64 = sources.iter().map(|s| s.virtual_size()).sum();
+    let inside = total.saturating_sub(offset).min(buf.len() as u64) as usize;
+    buf[inside..].fill(0);
+    if inside > 0 {
+        read_sources(sources, offset, &mut buf[..inside])?;
+    }
+    Ok(())
 }
 
 /// `convert -C` for one data chunk: each piece the sources store plainly in

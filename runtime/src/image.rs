@@ -314,6 +314,16 @@ pub trait Image: Send + Sync {
         Err(Error::unsupported(format!("Block driver '{}' does not support option amendment", self.format())))
     }
 
+    /// Makes the image name another backing file (qemu's
+    /// `bdrv_change_backing_file`): `name` stored as given with `format`, or
+    /// with `None` no backing file. Only the reference changes (the opened
+    /// backing image stays); durable on return. Errors are plain errnos:
+    /// `ENOTSUP` for formats without backing files, `ENOSPC` when the name
+    /// does not fit, `EINVAL` for a name qemu refuses.
+    fn change_backing_file(&mut self, _name: Option<&str>, _format: Option<&str>) -> Result<()> {
+        Err(Error::errno(libc::ENOTSUP))
+    }
+
     /// The image's dirty bitmaps, for formats that keep them (qcow2).
     /// Without one, `qemu-img bitmap` finds no bitmap and cannot add one
     /// (see [`crate::bitmap::command`]).

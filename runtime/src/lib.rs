@@ -27,6 +27,7 @@ pub mod create_opts;
 pub mod crypto;
 pub mod opts;
 pub mod probe;
+pub mod rebase;
 pub mod resize;
 pub mod secret;
 pub mod storage;

@@ -17,6 +17,7 @@ mod crash_amend;
 mod crash_bitmap;
 mod crash_commit;
 mod crash_convert;
+mod crash_rebase;
 mod crash_resize;
 mod crash_snapshot;
 #[allow(dead_code)]
@@ -26,6 +27,7 @@ mod encryption;
 mod info;
 mod map;
 mod measure;
+mod rebase;
 mod resize;
 mod snapshot;
 mod spec;

@@ -13,6 +13,7 @@ mod info_render;
 mod map;
 mod measure;
 mod open_warnings;
+mod rebase;
 mod resize;
 mod snapshot;
 mod spec;
@@ -185,6 +186,7 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::Bitmap(a) => bitmap::run(env, &a),
         Command::Measure(a) => measure::run(env, &a),
         Command::Commit(a) => commit::run(env, &a),
+        Command::Rebase(a) => rebase::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();

@@ -2,6 +2,7 @@
 //! structures are generated from `formats/qcow2.spec`.
 
 mod amend;
+mod backing;
 mod bitmap;
 mod cache;
 mod check;
@@ -401,6 +402,11 @@ impl Image for Qcow2 {
 
     fn amend(&mut self, opts: &crate::opts::Opts, _force: bool, progress: &mut dyn FnMut(u64, u64)) -> Result<()> {
         self.amend_options(opts, progress)?;
+        self.flush()
+    }
+
+    fn change_backing_file(&mut self, name: Option<&str>, format: Option<&str>) -> Result<()> {
+        self.set_backing_file(name, format)?;
         self.flush()
     }
 
