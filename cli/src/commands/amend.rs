@@ -1,7 +1,7 @@
 //! `amend`: change options of an existing image.
 
 use super::convert::ProgressPrinter;
-use super::{open_image, Env};
+use super::{open_to_change, Env};
 use crate::args::Amend;
 use qimg_runtime::amend::parse_options;
 use qimg_runtime::create_opts::amend_help;
@@ -17,17 +17,8 @@ pub fn run(env: &Env, a: &Amend) -> i32 {
 }
 
 fn amend(env: &Env, a: &Amend, printer: &ProgressPrinter<'_>) -> i32 {
-    let (mut img, filename) =
-        match open_image(env, &a.filename, a.format.as_deref(), a.image_opts, &a.objects, OpenOptions::write(None)) {
-            Ok(v) => v,
-            Err(e) => {
-                env.error(&e);
-                return 1;
-            }
-        };
-    if a.format.is_none() {
-        super::warn_probed_raw(env, img.as_ref(), &filename);
-    }
+    let opened = open_to_change(env, &a.filename, a.format.as_deref(), a.image_opts, &a.objects, OpenOptions::write(None));
+    let Some((mut img, _)) = opened else { return 1 };
     let format = img.format();
     if has_help_option(&a.options) {
         return match amend_help(format) {

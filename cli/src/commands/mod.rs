@@ -154,6 +154,30 @@ pub fn open_image(
     Ok((img, r.filename().to_string()))
 }
 
+/// [`open_image`] for a command that changes the image: an error is
+/// reported (`None`), and qemu's warning printed when raw was probed.
+pub fn open_to_change(
+    env: &Env,
+    source: &OsStr,
+    format: Option<&str>,
+    image_opts: bool,
+    objects: &[ObjectDef],
+    opts: OpenOptions<'_>,
+) -> Option<(Box<dyn Image>, String)> {
+    match open_image(env, source, format, image_opts, objects, opts) {
+        Ok((img, filename)) => {
+            if format.is_none() {
+                warn_probed_raw(env, img.as_ref(), &filename);
+            }
+            Some((img, filename))
+        }
+        Err(e) => {
+            env.error(&e);
+            None
+        }
+    }
+}
+
 /// qemu's raw driver warns when it was probed for an image opened for
 /// writing (its first block is then protected, which qimg does not need).
 pub fn warn_probed_raw(env: &Env, img: &dyn Image, filename: &str) {

@@ -1,6 +1,6 @@
 //! `resize`: change an image's virtual size.
 
-use super::{open_image, Env};
+use super::{open_to_change, Env};
 use crate::args::{Resize, ResizeSize};
 use qimg_runtime::format::qcow2::create::Prealloc;
 use qimg_runtime::image::{Access, OpenOptions};
@@ -15,16 +15,9 @@ pub fn run(env: &Env, a: &Resize) -> i32 {
         _ => Prealloc::Off,
     };
     let opts = OpenOptions { access: Access { io: true, write: true, resize: true }, ..OpenOptions::write(None) };
-    let (mut img, filename) = match open_image(env, &a.filename, a.format.as_deref(), a.image_opts, &a.objects, opts) {
-        Ok(v) => v,
-        Err(e) => {
-            env.error(&e);
-            return 1;
-        }
+    let Some((mut img, _)) = open_to_change(env, &a.filename, a.format.as_deref(), a.image_opts, &a.objects, opts) else {
+        return 1;
     };
-    if a.format.is_none() {
-        super::warn_probed_raw(env, img.as_ref(), &filename);
-    }
     let change = match a.size {
         ResizeSize::Absolute(n) => SizeChange::To(n),
         ResizeSize::Grow(n) => SizeChange::Grow(n),
