@@ -1,13 +1,13 @@
 //! `check`: a consistency check of an image, and with `-r` its repair,
 //! reported as qemu-img's `img_check` reports it.
 
-use super::Env;
+use super::{open_image, Env};
 use crate::args::{Check, OutputFormat, RepairMode};
 use crate::output::check_report::{human, repaired_banner, ImageCheck};
 use crate::output::json::to_json_output;
 use crate::output::qobject::QObject;
 use qimg_runtime::check::{CheckResult, Repair};
-use qimg_runtime::image::{self, Image, OpenOptions};
+use qimg_runtime::image::{Image, OpenOptions};
 use qimg_runtime::error::strerror;
 use qimg_runtime::Error;
 
@@ -16,18 +16,13 @@ const NOT_SUPPORTED: i32 = 63;
 
 /// Runs `check`.
 pub fn run(env: &Env, a: &Check) -> i32 {
-    if a.image_opts {
-        env.err(format!("{}: qimg does not support --image-opts yet\n", env.prog).as_bytes());
-        return 1;
-    }
-    let filename = a.filename.to_string_lossy().into_owned();
     let repair = a.repair.map(|r| match r {
         RepairMode::Leaks => Repair::Leaks,
         RepairMode::All => Repair::All,
     });
-    let opts = OpenOptions::check(a.format.as_deref(), repair.is_some(), a.force_share);
-    let img = match image::open(&filename, &opts) {
-        Ok(i) => i,
+    let opts = OpenOptions::check(None, repair.is_some(), a.force_share);
+    let (img, filename) = match open_image(env, &a.filename, a.format.as_deref(), a.image_opts, &a.objects, opts) {
+        Ok(v) => v,
         Err(e) => {
             env.error(&e);
             return 1;
