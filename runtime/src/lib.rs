@@ -3,6 +3,7 @@
 //! Nothing here parses command lines or prints.
 
 pub mod amend;
+pub mod bench;
 pub mod bitmap;
 pub mod blockstatus;
 pub mod check;

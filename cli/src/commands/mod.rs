@@ -2,6 +2,7 @@
 //! runtime calls and prints the results exactly as qemu-img does.
 
 mod amend;
+mod bench;
 mod bitmap;
 mod check;
 mod commit;
@@ -211,6 +212,7 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::Measure(a) => measure::run(env, &a),
         Command::Commit(a) => commit::run(env, &a),
         Command::Rebase(a) => rebase::run(env, &a),
+        Command::Bench(a) => bench::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();
