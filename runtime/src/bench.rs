@@ -132,7 +132,7 @@ fn worker(
         let r = if p.write { img.write_at(&buf, offset) } else { img.read_at(&mut buf, offset) };
         r.map_err(|e| failed_request(e.errno.unwrap_or(libc::EIO)))?;
         let completed = done.fetch_add(1, Ordering::SeqCst) + 1;
-        if p.flush_interval != 0 && completed % p.flush_interval == 0 {
+        if p.flush_interval != 0 && completed.is_multiple_of(p.flush_interval) {
             img.flush().map_err(|e| failed_request(e.errno.unwrap_or(libc::EIO)))?;
         }
     }

@@ -8,6 +8,7 @@ mod corpus;
 mod support;
 
 mod amend;
+mod bench;
 mod bitmap;
 mod check;
 mod commit;
