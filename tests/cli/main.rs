@@ -15,6 +15,7 @@ mod commit;
 mod compare;
 mod convert;
 mod crash_amend;
+mod crash_bench;
 mod crash_bitmap;
 mod crash_commit;
 mod crash_convert;
