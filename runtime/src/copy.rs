@@ -53,6 +53,23 @@ pub struct Options {
     /// `-C`: copy data chunks as they are (no zero detection), inside the
     /// kernel where source and target files allow it.
     pub copy_offload: bool,
+    /// Copy only this part of the concatenated sources, to the start of
+    /// the target (`dd`); `None` copies all of them.
+    pub window: Option<Window>,
+}
+
+impl Options {
+    /// The source offset that goes to target offset 0.
+    fn source_start(&self) -> u64 {
+        self.window.map_or(0, |w| w.start)
+    }
+}
+
+/// A range of the concatenated sources: `[start, start + len)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: u64,
+    pub len: u64,
 }
 
 /// What a chunk of guest space is.
@@ -82,7 +99,10 @@ struct Walker<'a> {
     warn: &'a Warn<'a>,
     /// Cluster size of the target, for compressed writes.
     cluster: u64,
+    /// Bytes to copy (target offsets are `[0, total)`).
     total: u64,
+    /// The source offset of target offset 0.
+    start: u64,
     /// The status cached from the last block status call, valid up to `status_end`.
     status: Kind,
     status_end: u64,
@@ -129,8 +149,8 @@ impl Walker<'_> {
 
     /// The next chunk at `offset` (qemu's convert_iteration_sectors).
     fn next(&mut self, offset: u64) -> Result<(Kind, u64)> {
-        let (i, local, size) = self.locate(offset);
-        let mut n = size - local;
+        let (i, local, size) = self.locate(self.start + offset);
+        let mut n = (size - local).min(self.total - offset);
         if self.status_end <= offset {
             let src = self.sources[i];
             let align = src.cluster_size().unwrap_or(SECTOR).max(SECTOR);
@@ -284,7 +304,7 @@ fn allocated_run_min(buf: &[u8], min: u64, sector: u64) -> (bool, u64) {
 fn salvage_read(ctx: &Ctx<'_>, offset: u64, buf: &mut [u8]) {
     for (i, sector) in buf.chunks_mut(SECTOR as usize).enumerate() {
         let at = offset + i as u64 * SECTOR;
-        if let Err(e) = read_sources(ctx.sources, at, sector) {
+        if let Err(e) = read_sources(ctx.sources, ctx.opts.source_start() + at, sector) {
             (ctx.warn)(e.preamble.as_deref(), &format!("error while reading offset {at}: {}", errno_text(&e)));
             sector.fill(0);
         }
@@ -328,7 +348,11 @@ pub fn copy(
     progress: &(dyn Fn(f32) + Sync),
     warn: &Warn<'_>,
 ) -> Result<()> {
-    let total: u64 = sources.iter().map(|s| s.virtual_size()).sum();
+    let all: u64 = sources.iter().map(|s| s.virtual_size()).sum();
+    let (start, total) = match opts.window {
+        Some(w) => (w.start.min(all), w.len.min(all - w.start.min(all))),
+        None => (0, all),
+    };
     let cluster = target.cluster_size().unwrap_or(65536);
     let codec = if opts.compress {
         Some(target.compression().ok_or_else(|| Error::unsupported("Compression not supported for this file format"))?)
@@ -336,7 +360,7 @@ pub fn copy(
         None
     };
     let chains = sources.iter().map(|s| Chain::new(*s)).collect();
-    let mut walker = Walker { sources, chains, opts, warn, cluster, total, status: Kind::Data, status_end: 0 };
+    let mut walker = Walker { sources, chains, opts, warn, cluster, total, start, status: Kind::Data, status_end: 0 };
     // First pass: how much data there is, for the progress percentage.
     let mut counted = 0u64;
     let mut offset = 0u64;
@@ -565,7 +589,7 @@ fn process(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
     let offload = ctx.opts.copy_offload && job.kind == Kind::Data;
     if job.kind == Kind::Data && !offload {
         buf.resize(job.len as usize, 0);
-        if let Err(e) = read_sources(ctx.sources, job.offset, buf) {
+        if let Err(e) = read_sources(ctx.sources, ctx.opts.source_start() + job.offset, buf) {
             if !ctx.opts.salvage {
                 return Err(e);
             }
@@ -694,7 +718,7 @@ fn offload_chunk(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
     let mut at = 0u64;
     while at < job.len {
         let offset = job.offset + at;
-        let (n, copied) = match (ctx.target.linear_storage(), source_host(ctx.sources, offset, job.len - at)?) {
+        let (n, copied) = match (ctx.target.linear_storage(), source_host(ctx.sources, ctx.opts.source_start() + offset, job.len - at)?) {
             (Some(dst), Some((src, host, n))) => {
                 ctx.limiter.wait(n);
                 (n, src.copy_range(host, dst, offset, n).map_err(write_err)?)
@@ -705,7 +729,7 @@ fn offload_chunk(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
         if copied < n {
             let rest = n - copied;
             buf.resize(rest as usize, 0);
-            read_sources(ctx.sources, offset + copied, buf)?;
+            read_sources(ctx.sources, ctx.opts.source_start() + offset + copied, buf)?;
             ctx.limiter.wait(rest);
             ctx.target.write_at(buf, offset + copied).map_err(write_err)?;
         }

@@ -121,6 +121,7 @@ fn merge(overlay: &dyn Image, filename: &str, req: &Request<'_>, progress: &(dyn
         rate_limit: None,
         salvage: false,
         copy_offload: false,
+        window: None,
         base_depth: None,
         keep_zero_ranges: false,
     };

@@ -23,6 +23,7 @@ mod crash_snapshot;
 #[allow(dead_code)]
 mod crash_support;
 mod create;
+mod dd;
 mod encryption;
 mod info;
 mod map;

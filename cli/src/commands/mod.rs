@@ -8,6 +8,7 @@ mod commit;
 mod compare;
 mod convert;
 mod create;
+mod dd;
 mod info;
 mod info_render;
 mod map;
@@ -211,6 +212,7 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::Measure(a) => measure::run(env, &a),
         Command::Commit(a) => commit::run(env, &a),
         Command::Rebase(a) => rebase::run(env, &a),
+        Command::Dd(a) => dd::run(env, &a),
         other => {
             let name = format!("{other:?}");
             let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();
