@@ -83,6 +83,7 @@ impl Commit<'_> {
             salvage: false,
             copy_offload: false,
             window: None,
+            wording: copy::Wording::AtByte,
         };
         let base = layer(top.as_ref(), depth).ok_or_else(|| Error::errno(libc::EIO))?;
         copy::copy(&[top.as_ref()], base, &copy_opts, progress, &|_, _| {})?;

@@ -2,7 +2,7 @@
 //! does: the output is created with the size of the copied range and every
 //! byte of it is written (zeros included), through the copy engine.
 
-use crate::copy::{self, Options, Window};
+use crate::copy::{self, Options, Window, Wording};
 use crate::create;
 use crate::error::{Error, Result};
 use crate::format;
@@ -94,6 +94,7 @@ pub fn dd(req: &Request<'_>, warn: &copy::Warn<'_>) -> Result<Outcome> {
         salvage: false,
         copy_offload: false,
         window: Some(window),
+        wording: Wording::ImageFile,
     };
     copy::copy(&[input.as_ref()], output.as_ref(), &opts, &|_| {}, warn)?;
     output.flush()?;

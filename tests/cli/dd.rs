@@ -102,3 +102,20 @@ fn errors_match() {
     }
     assert!(!t.qimg.join("x.raw").exists(), "no output after an error before creation");
 }
+
+#[test]
+fn read_errors_are_worded_as_qemu_words_them() {
+    // A compressed cluster (the first data cluster of a fresh `convert -c`
+    // sits at 0x50000) whose deflate stream is garbage.
+    let made = format!(
+        "{SMALL} && qemu-img convert -c -O qcow2 s.raw c.qcow2 && \
+         head -c 64 /dev/zero | tr '\\0' '\\377' | dd of=c.qcow2 bs=1 seek={} conv=notrunc status=none",
+        0x50000
+    );
+    let t = Twin::new("dd-read-error", &shell(&made));
+    let r = t.run(&["dd", "if=c.qcow2", "of=o.raw"]);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("error while reading from input image file"), "{}", r.stderr);
+    let len = |d: &Path| std::fs::metadata(d.join("o.raw")).map(|m| m.len()).ok();
+    assert_eq!(len(&t.qimg), len(&t.qemu), "output created before the copy");
+}
