@@ -17,6 +17,7 @@ mod crash_amend;
 mod crash_bitmap;
 mod crash_commit;
 mod crash_convert;
+mod crash_dd;
 mod crash_rebase;
 mod crash_resize;
 mod crash_snapshot;
