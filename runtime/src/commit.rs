@@ -82,6 +82,8 @@ impl Commit<'_> {
             rate_limit: (req.rate_limit > 0).then_some(req.rate_limit),
             salvage: false,
             copy_offload: false,
+            window: None,
+            wording: copy::Wording::AtByte,
         };
         let base = layer(top.as_ref(), depth).ok_or_else(|| Error::errno(libc::EIO))?;
         copy::copy(&[top.as_ref()], base, &copy_opts, progress, &|_, _| {})?;

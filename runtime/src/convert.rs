@@ -136,6 +136,8 @@ pub fn convert(req: &Request<'_>, progress: &(dyn Fn(f32) + Sync), warn: &copy::
         rate_limit: (req.rate_limit > 0).then_some(req.rate_limit),
         salvage: req.salvage,
         copy_offload: req.copy_offload,
+        window: None,
+        wording: copy::Wording::AtByte,
     };
     let refs: Vec<&dyn Image> = sources.iter().map(|s| s.as_ref()).collect();
     copy::copy(&refs, target.as_ref(), &opts, progress, warn)?;

@@ -53,6 +53,51 @@ pub struct Options {
     /// `-C`: copy data chunks as they are (no zero detection), inside the
     /// kernel where source and target files allow it.
     pub copy_offload: bool,
+    /// Copy only this part of the concatenated sources, to the start of
+    /// the target (`dd`); `None` copies all of them.
+    pub window: Option<Window>,
+    /// How read and write errors are worded.
+    pub wording: Wording,
+}
+
+/// The wording of the copy's I/O errors (the errno text follows).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wording {
+    /// convert's: `error while reading at byte N`, `error while writing at byte N`.
+    AtByte,
+    /// dd's: `error while reading from input image file`, `error while
+    /// writing to output image file`.
+    ImageFile,
+}
+
+impl Wording {
+    fn read(self, byte: u64) -> String {
+        match self {
+            Wording::AtByte => format!("error while reading at byte {byte}"),
+            Wording::ImageFile => "error while reading from input image file".to_string(),
+        }
+    }
+
+    fn write(self, byte: u64) -> String {
+        match self {
+            Wording::AtByte => format!("error while writing at byte {byte}"),
+            Wording::ImageFile => "error while writing to output image file".to_string(),
+        }
+    }
+}
+
+impl Options {
+    /// The source offset that goes to target offset 0.
+    fn source_start(&self) -> u64 {
+        self.window.map_or(0, |w| w.start)
+    }
+}
+
+/// A range of the concatenated sources: `[start, start + len)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    pub start: u64,
+    pub len: u64,
 }
 
 /// What a chunk of guest space is.
@@ -82,7 +127,10 @@ struct Walker<'a> {
     warn: &'a Warn<'a>,
     /// Cluster size of the target, for compressed writes.
     cluster: u64,
+    /// Bytes to copy (target offsets are `[0, total)`).
     total: u64,
+    /// The source offset of target offset 0.
+    start: u64,
     /// The status cached from the last block status call, valid up to `status_end`.
     status: Kind,
     status_end: u64,
@@ -129,8 +177,8 @@ impl Walker<'_> {
 
     /// The next chunk at `offset` (qemu's convert_iteration_sectors).
     fn next(&mut self, offset: u64) -> Result<(Kind, u64)> {
-        let (i, local, size) = self.locate(offset);
-        let mut n = size - local;
+        let (i, local, size) = self.locate(self.start + offset);
+        let mut n = (size - local).min(self.total - offset);
         if self.status_end <= offset {
             let src = self.sources[i];
             let align = src.cluster_size().unwrap_or(SECTOR).max(SECTOR);
@@ -144,7 +192,7 @@ impl Walker<'_> {
                     );
                     (Kind::Data, SECTOR)
                 }
-                Err(e) => return Err(block_status_error(e, local)),
+                Err(e) => return Err(block_status_error(e, local, self.opts.wording)),
             };
             let mut count = count.div_ceil(SECTOR) * SECTOR;
             let tail = (local + count) % align;
@@ -179,16 +227,19 @@ fn errno_text(e: &Error) -> String {
     crate::error::strerror(e.errno.unwrap_or(libc::EIO))
 }
 
-fn block_status_error(e: Error, offset: u64) -> Error {
+fn block_status_error(e: Error, offset: u64, wording: Wording) -> Error {
     let preamble = e.preamble.clone();
     let mut out = Error::errno(e.errno.unwrap_or(libc::EIO))
-        .prefix(format!("error while reading block status at offset {offset}"));
+        .prefix(match wording {
+            Wording::AtByte => format!("error while reading block status at offset {offset}"),
+            Wording::ImageFile => wording.read(offset),
+        });
     out.preamble = preamble;
     out
 }
 
 /// Reads `len` bytes at concatenated `offset` into `buf`.
-fn read_sources(sources: &[&dyn Image], mut offset: u64, buf: &mut [u8]) -> Result<()> {
+fn read_sources(sources: &[&dyn Image], mut offset: u64, buf: &mut [u8], wording: Wording) -> Result<()> {
     let mut done = 0usize;
     let mut start = 0u64;
     for s in sources {
@@ -198,7 +249,7 @@ fn read_sources(sources: &[&dyn Image], mut offset: u64, buf: &mut [u8]) -> Resu
             s.read_at(&mut buf[done..done + n], offset - start).map_err(|e| {
                 let preamble = e.preamble.clone();
                 let mut out = Error::errno(e.errno.unwrap_or(libc::EIO))
-                    .prefix(format!("error while reading at byte {}", offset - start));
+                    .prefix(wording.read(offset - start));
                 out.preamble = preamble;
                 out
             })?;
@@ -284,7 +335,7 @@ fn allocated_run_min(buf: &[u8], min: u64, sector: u64) -> (bool, u64) {
 fn salvage_read(ctx: &Ctx<'_>, offset: u64, buf: &mut [u8]) {
     for (i, sector) in buf.chunks_mut(SECTOR as usize).enumerate() {
         let at = offset + i as u64 * SECTOR;
-        if let Err(e) = read_sources(ctx.sources, at, sector) {
+        if let Err(e) = read_sources(ctx.sources, ctx.opts.source_start() + at, sector, ctx.opts.wording) {
             (ctx.warn)(e.preamble.as_deref(), &format!("error while reading offset {at}: {}", errno_text(&e)));
             sector.fill(0);
         }
@@ -328,7 +379,11 @@ pub fn copy(
     progress: &(dyn Fn(f32) + Sync),
     warn: &Warn<'_>,
 ) -> Result<()> {
-    let total: u64 = sources.iter().map(|s| s.virtual_size()).sum();
+    let all: u64 = sources.iter().map(|s| s.virtual_size()).sum();
+    let (start, total) = match opts.window {
+        Some(w) => (w.start.min(all), w.len.min(all - w.start.min(all))),
+        None => (0, all),
+    };
     let cluster = target.cluster_size().unwrap_or(65536);
     let codec = if opts.compress {
         Some(target.compression().ok_or_else(|| Error::unsupported("Compression not supported for this file format"))?)
@@ -336,7 +391,7 @@ pub fn copy(
         None
     };
     let chains = sources.iter().map(|s| Chain::new(*s)).collect();
-    let mut walker = Walker { sources, chains, opts, warn, cluster, total, status: Kind::Data, status_end: 0 };
+    let mut walker = Walker { sources, chains, opts, warn, cluster, total, start, status: Kind::Data, status_end: 0 };
     // First pass: how much data there is, for the progress percentage.
     let mut counted = 0u64;
     let mut offset = 0u64;
@@ -565,7 +620,7 @@ fn process(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
     let offload = ctx.opts.copy_offload && job.kind == Kind::Data;
     if job.kind == Kind::Data && !offload {
         buf.resize(job.len as usize, 0);
-        if let Err(e) = read_sources(ctx.sources, job.offset, buf) {
+        if let Err(e) = read_sources(ctx.sources, ctx.opts.source_start() + job.offset, buf, ctx.opts.wording) {
             if !ctx.opts.salvage {
                 return Err(e);
             }
@@ -613,7 +668,7 @@ fn process_diff(ctx: &Ctx<'_>, diff: &Diff<'_>, job: &Job, old: &mut Vec<u8>, ne
     old.resize(len, 0);
     new.clear();
     new.resize(len, 0);
-    read_padded(ctx.sources, job.offset, old)
+    read_padded(ctx.sources, job.offset, old, ctx.opts.wording)
         .map_err(|e| with_preamble(Error::new(e.kind, "error while reading from old backing file"), e.preamble))?;
     crate::image::read_backing(diff.baseline, new, job.offset)
         .map_err(|e| with_preamble(Error::new(e.kind, "error while reading from new backing file"), e.preamble))?;
@@ -676,12 +731,12 @@ fn with_preamble(mut e: Error, preamble: Option<String>) -> Error {
 
 /// Reads `buf.len()` bytes at concatenated `offset`: what the sources do
 /// not cover reads as zeros.
-fn read_padded(sources: &[&dyn Image], offset: u64, buf: &mut [u8]) -> Result<()> {
+fn read_padded(sources: &[&dyn Image], offset: u64, buf: &mut [u8], wording: Wording) -> Result<()> {
     let total: u64 = sources.iter().map(|s| s.virtual_size()).sum();
     let inside = total.saturating_sub(offset).min(buf.len() as u64) as usize;
     buf[inside..].fill(0);
     if inside > 0 {
-        read_sources(sources, offset, &mut buf[..inside])?;
+        read_sources(sources, offset, &mut buf[..inside], wording)?;
     }
     Ok(())
 }
@@ -690,11 +745,11 @@ fn read_padded(sources: &[&dyn Image], offset: u64, buf: &mut [u8]) -> Result<()
 /// a host file is copied by the kernel into a target that stores guest data
 /// linearly; the rest is read and written, as it is (no zero detection).
 fn offload_chunk(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
-    let write_err = |e: Error| e.prefix(format!("error while writing at byte {}", job.offset));
+    let write_err = |e: Error| e.prefix(ctx.opts.wording.write(job.offset));
     let mut at = 0u64;
     while at < job.len {
         let offset = job.offset + at;
-        let (n, copied) = match (ctx.target.linear_storage(), source_host(ctx.sources, offset, job.len - at)?) {
+        let (n, copied) = match (ctx.target.linear_storage(), source_host(ctx.sources, ctx.opts.source_start() + offset, job.len - at)?) {
             (Some(dst), Some((src, host, n))) => {
                 ctx.limiter.wait(n);
                 (n, src.copy_range(host, dst, offset, n).map_err(write_err)?)
@@ -705,7 +760,7 @@ fn offload_chunk(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
         if copied < n {
             let rest = n - copied;
             buf.resize(rest as usize, 0);
-            read_sources(ctx.sources, offset + copied, buf)?;
+            read_sources(ctx.sources, ctx.opts.source_start() + offset + copied, buf, ctx.opts.wording)?;
             ctx.limiter.wait(rest);
             ctx.target.write_at(buf, offset + copied).map_err(write_err)?;
         }
@@ -749,7 +804,7 @@ fn source_host<'a>(sources: &[&'a dyn Image], offset: u64, len: u64) -> Result<O
 fn write_chunk(ctx: &Ctx<'_>, job: &Job, buf: &[u8], compressed: Option<&[u8]>) -> Result<()> {
     let t = ctx.target;
     let opts = ctx.opts;
-    let write_err = |e: Error| e.prefix(format!("error while writing at byte {}", job.offset));
+    let write_err = |e: Error| e.prefix(ctx.opts.wording.write(job.offset));
     match job.kind {
         Kind::Backing => {}
         Kind::Zero => {

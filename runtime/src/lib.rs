@@ -25,6 +25,7 @@ pub mod measure;
 pub mod map;
 pub mod crash_point;
 pub mod create_opts;
+pub mod dd;
 pub mod crypto;
 pub mod opts;
 pub mod probe;

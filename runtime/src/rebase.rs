@@ -22,7 +22,7 @@
 //! already when the error is reported.
 
 use crate::blockstatus::Chain;
-use crate::copy::{copy_diff, Diff, Options, IO_BUF_SIZE};
+use crate::copy::{copy_diff, Diff, Options, Wording, IO_BUF_SIZE};
 use crate::error::{strerror, Error, Result};
 use crate::format;
 use crate::image::{open_node, resolve_backing, HostFile, Image, OpenOptions};
@@ -121,6 +121,8 @@ fn merge(overlay: &dyn Image, filename: &str, req: &Request<'_>, progress: &(dyn
         rate_limit: None,
         salvage: false,
         copy_offload: false,
+        window: None,
+        wording: Wording::AtByte,
         base_depth: None,
         keep_zero_ranges: false,
     };

@@ -19,12 +19,14 @@ mod crash_bench;
 mod crash_bitmap;
 mod crash_commit;
 mod crash_convert;
+mod crash_dd;
 mod crash_rebase;
 mod crash_resize;
 mod crash_snapshot;
 #[allow(dead_code)]
 mod crash_support;
 mod create;
+mod dd;
 mod encryption;
 mod info;
 mod map;

@@ -9,6 +9,7 @@ mod commit;
 mod compare;
 mod convert;
 mod create;
+mod dd;
 mod info;
 mod info_render;
 mod map;
@@ -213,11 +214,6 @@ pub fn run(env: &Env, cmd: Command) -> i32 {
         Command::Commit(a) => commit::run(env, &a),
         Command::Rebase(a) => rebase::run(env, &a),
         Command::Bench(a) => bench::run(env, &a),
-        other => {
-            let name = format!("{other:?}");
-            let name = name.split('(').next().unwrap_or("").to_ascii_lowercase();
-            env.err(format!("{}: qimg does not implement '{name}' yet\n", env.prog).as_bytes());
-            1
-        }
+        Command::Dd(a) => dd::run(env, &a),
     }
 }
