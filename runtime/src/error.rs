@@ -148,6 +148,15 @@ pub fn report_line(message: &str) -> String {
     format!("{}: {message}\n", PROGRAM.get().map_or("qemu-img", String::as_str))
 }
 
+/// A number as C's `%#x` prints it: `0x` and lowercase hex, but plain `0` for zero.
+pub fn c_hex(v: u64) -> String {
+    if v == 0 {
+        "0".into()
+    } else {
+        format!("{v:#x}")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,14 +166,5 @@ mod tests {
         assert_eq!(strerror(libc::ENOENT), "No such file or directory");
         assert_eq!(strerror(libc::EINVAL), "Invalid argument");
         assert_eq!(Error::errno_with(libc::EIO, "Could not read").message, "Could not read: Input/output error");
-    }
-}
-
-/// A number as C's `%#x` prints it: `0x` and lowercase hex, but plain `0` for zero.
-pub fn c_hex(v: u64) -> String {
-    if v == 0 {
-        "0".into()
-    } else {
-        format!("{v:#x}")
     }
 }

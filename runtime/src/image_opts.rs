@@ -439,6 +439,21 @@ fn json_string(out: &mut String, s: &str) {
     out.push('"');
 }
 
+/// qcow/qcow2: the `encrypt.format` option (`want`) against the header's
+/// method (`have`, `None` when not encrypted), with qemu's messages.
+pub fn check_encrypt_format(want: Option<&str>, have: Option<&str>) -> Result<()> {
+    match (want, have) {
+        (None, _) => Ok(()),
+        (Some(want), None) => {
+            Err(Error::invalid(format!("No encryption in image header, but options specified format '{want}'")))
+        }
+        (Some(want), Some(have)) if want != have => {
+            Err(Error::invalid(format!("Header reported '{have}' encryption format but options specify '{want}'")))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -572,20 +587,5 @@ mod tests {
             "No encryption in image header, but options specified format 'aes'"
         );
         o.check_encrypt_format(Some("aes")).unwrap();
-    }
-}
-
-/// qcow/qcow2: the `encrypt.format` option (`want`) against the header's
-/// method (`have`, `None` when not encrypted), with qemu's messages.
-pub fn check_encrypt_format(want: Option<&str>, have: Option<&str>) -> Result<()> {
-    match (want, have) {
-        (None, _) => Ok(()),
-        (Some(want), None) => {
-            Err(Error::invalid(format!("No encryption in image header, but options specified format '{want}'")))
-        }
-        (Some(want), Some(have)) if want != have => {
-            Err(Error::invalid(format!("Header reported '{have}' encryption format but options specify '{want}'")))
-        }
-        _ => Ok(()),
     }
 }
