@@ -204,10 +204,6 @@ fn qemu_io_reads_back_what_qimg_wrote() {
     }
 }
 
-/// Keeps `Path` imported for helpers above.
-#[allow(dead_code)]
-fn _path(_: &Path) {}
-
 #[test]
 fn snapshots_and_salvage() {
     let pair = Pair::new(
