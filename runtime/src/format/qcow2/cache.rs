@@ -82,8 +82,13 @@ impl MetaCache {
     pub fn insert_zeroed(&mut self, offset: u64) -> &mut Vec<u8> {
         self.clock += 1;
         let e = Entry { data: vec![0u8; self.cluster_size], dirty: false, used: self.clock };
-        self.entries.insert(offset, e);
-        &mut self.entries.get_mut(&offset).expect("entry was just inserted").data
+        match self.entries.entry(offset) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                o.insert(e);
+                &mut o.into_mut().data
+            }
+            std::collections::hash_map::Entry::Vacant(v) => &mut v.insert(e).data,
+        }
     }
 
     /// Marks the cluster at `offset` as changed.
