@@ -16,6 +16,7 @@
 //! with the string as given.
 
 use crate::error::{Error, Result};
+use crate::opts::{take_value, well_formed_id};
 
 /// A parsed `--image-opts` string.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -155,23 +156,6 @@ fn split(s: &str) -> (Pairs, Pairs) {
     (pairs, warnings)
 }
 
-/// A value up to a single `,` (`,,` is a comma), and the text after it.
-fn take_value(s: &str) -> (String, &str) {
-    let mut value = String::new();
-    let mut chars = s.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c == ',' {
-            if chars.peek().map(|&(_, n)| n) == Some(',') {
-                chars.next();
-            } else {
-                return (value, &s[i + 1..]);
-            }
-        }
-        value.push(c);
-    }
-    (value, "")
-}
-
 fn parse_bool(key: &str, v: &str) -> Result<bool> {
     match v {
         "on" | "yes" | "true" | "y" => Ok(true),
@@ -201,12 +185,6 @@ fn parse_size(key: &str, v: &str) -> Result<u64> {
         _ => return Err(bad()),
     };
     n.checked_mul(1u64 << shift).ok_or_else(bad)
-}
-
-fn well_formed_id(id: &str) -> bool {
-    let b = id.as_bytes();
-    b.first().is_some_and(u8::is_ascii_alphabetic)
-        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
 }
 
 /// Checks the value of one (common or file) option.

@@ -263,9 +263,10 @@ pub fn split(list: &str, implied: Option<&str>) -> Vec<RawOpt> {
     out
 }
 
-/// Read a value up to a single `,` (`,,` is an escaped comma); returns the value and
-/// the rest, which starts with that `,` or is empty.
-fn take_value(s: &str) -> (String, &str) {
+/// Reads a value of an option string up to a single `,` (`,,` is an
+/// escaped comma, as QEMU's option parsers read it); returns the value and
+/// the text after that separator (never starting with a `,`).
+pub fn take_value(s: &str) -> (String, &str) {
     let mut value = String::new();
     let mut rest = s;
     loop {
@@ -280,10 +281,17 @@ fn take_value(s: &str) -> (String, &str) {
             }
             Some(i) => {
                 value.push_str(&rest[..i]);
-                return (value, &rest[i..]);
+                return (value, &rest[i + 1..]);
             }
         }
     }
+}
+
+/// QEMU's `id_wellformed`: a letter, then letters, digits, `-`, `.` and `_`.
+pub fn well_formed_id(id: &str) -> bool {
+    let b = id.as_bytes();
+    b.first().is_some_and(u8::is_ascii_alphabetic)
+        && b[1..].iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
 }
 
 /// A validated option value.

@@ -15,7 +15,7 @@
 
 use std::ffi::OsString;
 
-use qimg_runtime::opts::{accumulate, has_help_option, split, OptDesc, OptKind, Opts};
+use qimg_runtime::opts::{accumulate, has_help_option, split, well_formed_id, OptDesc, OptKind, Opts};
 use qimg_runtime::units::NumKind;
 
 use super::ctx::{lossy, os, progress_started, val, valid_cache_mode, Ctx};
@@ -267,12 +267,7 @@ pub(super) fn snapshot_param(ctx: &Ctx, arg: &[u8]) -> Result<SnapshotParam, Usa
     let failed = format!("Failed in parsing snapshot param '{text}'");
     let elements = split(&text, None);
     if let Some(id) = elements.iter().find(|o| o.name == "id") {
-        let b = id.value.as_bytes();
-        let ok = b.first().is_some_and(u8::is_ascii_alphabetic)
-            && b[1..]
-                .iter()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'));
-        if !ok {
+        if !well_formed_id(&id.value) {
             let msg = "Parameter 'id' expects an identifier\n\
                        Identifiers consist of letters, digits, '-', '.', '_', starting with a letter.";
             return Err(ctx.errors(&[&msg, &failed]));

@@ -17,6 +17,8 @@
 //! When one string has several problems QEMU may report a different one first (it
 //! visits keys in hash order).
 
+use qimg_runtime::opts::{take_value, well_formed_id};
+
 /// A user-creatable object as given with `--object`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectDef {
@@ -156,15 +158,6 @@ fn valid_key(key: &str) -> bool {
         .all(|frag| !frag.is_empty() && qapi_name_len(frag) == frag.len())
 }
 
-/// QEMU's `id_wellformed`.
-fn well_formed_id(id: &str) -> bool {
-    let b = id.as_bytes();
-    b.first().is_some_and(u8::is_ascii_alphabetic)
-        && b[1..]
-            .iter()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'.' | b'_'))
-}
-
 /// Parse and check one `--object` argument. `Err` holds QEMU's message (without the
 /// `qemu-img: ` prefix; the identifier message has two lines).
 pub fn parse_object(arg: &str) -> Result<ObjectArg, String> {
@@ -278,24 +271,6 @@ fn check_secret(props: &[(String, String)]) -> Result<(), String> {
         return Err(format!("Parameter '{k}' is unexpected"));
     }
     Ok(())
-}
-
-/// A value up to a single `,` (`,,` is a comma); returns it and the text after the
-/// separator.
-fn take_value(s: &str) -> (String, &str) {
-    let mut value = String::new();
-    let mut chars = s.char_indices().peekable();
-    while let Some((i, c)) = chars.next() {
-        if c == ',' {
-            if chars.peek().map(|&(_, n)| n) == Some(',') {
-                chars.next();
-            } else {
-                return (value, &s[i + 1..]);
-            }
-        }
-        value.push(c);
-    }
-    (value, "")
 }
 
 #[cfg(test)]
