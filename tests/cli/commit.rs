@@ -2,11 +2,10 @@
 //! print, the guest data of every layer, `qemu-img map` of every layer (the
 //! emptied overlay above all), `qemu-img check` and `info` of the results.
 
-use crate::support::{qemu_img, qimg, Run};
+use crate::support::{qemu_img, qimg, Holder, Run};
 use crate::twin::{check, corpus_files, shell, Twin};
 use std::path::Path;
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command};
+use std::process::Command;
 
 const CHAIN: [&str; 3] = ["qcow2/chain-base.qcow2", "qcow2/chain-mid.qcow2", "qcow2/chain-top.qcow2"];
 
@@ -190,26 +189,6 @@ fn errors_as_qemu() {
     t.run(&["commit", "-f", "qcow2", "-b", "base.qcow2", "top.qcow2"]);
 }
 
-/// A qemu-io that keeps `file` open (read-write unless `read_only`) for a
-/// few seconds, in its own process group (kill it with [`release`]).
-fn holder(dir: &Path, file: &str, read_only: bool) -> Child {
-    let ro = if read_only { "-r" } else { "" };
-    let child = Command::new("sh")
-        .args(["-c", &format!("sleep 20 | qemu-io {ro} -f qcow2 {file} >/dev/null")])
-        .current_dir(dir)
-        .process_group(0)
-        .spawn()
-        .expect("run qemu-io");
-    std::thread::sleep(std::time::Duration::from_millis(700));
-    child
-}
-
-fn release(mut c: Child) {
-    // SAFETY: kill(2) on the holder's own process group.
-    unsafe { libc::kill(-(c.id() as i32), libc::SIGKILL) };
-    let _ = c.wait();
-}
-
 #[test]
 fn locked_images() {
     let prepare = shell(
@@ -218,9 +197,9 @@ fn locked_images() {
     );
     let t = Twin::new("commit-locked", &prepare);
     for (file, read_only) in [("top.qcow2", false), ("base.qcow2", false), ("base.qcow2", true)] {
-        let held = [holder(&t.qemu, file, read_only), holder(&t.qimg, file, read_only)];
+        let held = [Holder::open(&t.qemu, file, read_only), Holder::open(&t.qimg, file, read_only)];
         let r = t.run(&["commit", "top.qcow2"]);
-        held.into_iter().for_each(release);
+        held.into_iter().for_each(Holder::release);
         assert_eq!(r.code, 1, "{file}: {r:?}");
     }
     same_images(&t, &[("qcow2", "top.qcow2"), ("qcow2", "base.qcow2")]);

@@ -3,7 +3,7 @@
 //! byte, in size, in allocation, and failures (open 2, block status 3, read 4).
 
 use crate::corpus;
-use crate::support::{create, qemu_io, same, scratch, tool};
+use crate::support::{create, qemu_io, same, scratch, tool, Holder};
 use std::path::Path;
 
 fn rel(dir: &Path, p: &Path) -> String {
@@ -265,18 +265,10 @@ fn locks_exclude_a_running_writer() {
     let dir = scratch("compare-locks");
     tool(&dir, "qemu-img", &["create", "-q", "-f", "qcow2", "lk.qcow2", "1M"]);
     tool(&dir, "qemu-img", &["create", "-q", "-f", "qcow2", "other.qcow2", "1M"]);
-    let mut holder = std::process::Command::new("qemu-io")
-        .args(["-f", "qcow2", "lk.qcow2"])
-        .current_dir(&dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start qemu-io");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let holder = Holder::open(&dir, "lk.qcow2", false);
     same(&dir, &["compare", "lk.qcow2", "other.qcow2"]);
     same(&dir, &["compare", "-p", "other.qcow2", "lk.qcow2"]);
     same(&dir, &["compare", "-U", "lk.qcow2", "other.qcow2"]);
-    drop(holder.stdin.take());
-    holder.wait().expect("qemu-io exits");
+    holder.release();
     same(&dir, &["compare", "lk.qcow2", "other.qcow2"]);
 }

@@ -2,7 +2,7 @@
 //! and on broken and hostile ones.
 
 use crate::corpus;
-use crate::support::{same, same_env, scratch, tool};
+use crate::support::{same, same_env, scratch, tool, Holder};
 use std::path::Path;
 
 fn rel(dir: &Path, p: &Path) -> String {
@@ -137,18 +137,9 @@ fn truncated_and_garbage_files() {
 fn locks_exclude_a_running_writer() {
     let dir = scratch("info-locks");
     tool(&dir, "qemu-img", &["create", "-q", "-f", "qcow2", "lk.qcow2", "1M"]);
-    let mut holder = std::process::Command::new("qemu-io")
-        .args(["-f", "qcow2", "lk.qcow2"])
-        .current_dir(&dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start qemu-io");
-    // qemu-io has the image open once it answers a command.
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let holder = Holder::open(&dir, "lk.qcow2", false);
     same(&dir, &["info", "lk.qcow2"]);
     same(&dir, &["info", "-U", "lk.qcow2"]);
-    drop(holder.stdin.take());
-    holder.wait().expect("qemu-io exits");
+    holder.release();
     same(&dir, &["info", "lk.qcow2"]);
 }

@@ -4,7 +4,7 @@
 //! files, short backing files).
 
 use crate::corpus;
-use crate::support::{create, qemu_io, same, scratch, tool};
+use crate::support::{create, qemu_io, same, scratch, tool, Holder};
 use std::path::Path;
 
 fn rel(dir: &Path, p: &Path) -> String {
@@ -234,18 +234,10 @@ fn large_sparse_images() {
 fn locks_exclude_a_running_writer() {
     let dir = scratch("map-locks");
     tool(&dir, "qemu-img", &["create", "-q", "-f", "qcow2", "lk.qcow2", "1M"]);
-    let mut holder = std::process::Command::new("qemu-io")
-        .args(["-f", "qcow2", "lk.qcow2"])
-        .current_dir(&dir)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start qemu-io");
-    std::thread::sleep(std::time::Duration::from_millis(500));
+    let holder = Holder::open(&dir, "lk.qcow2", false);
     same(&dir, &["map", "lk.qcow2"]);
     same(&dir, &["map", "-U", "lk.qcow2"]);
     same(&dir, &["map", "-U", "--output=json", "lk.qcow2"]);
-    drop(holder.stdin.take());
-    holder.wait().expect("qemu-io exits");
+    holder.release();
     same(&dir, &["map", "lk.qcow2"]);
 }

@@ -146,3 +146,33 @@ pub fn qcow2_host_cluster(image: &[u8], guest: u64) -> Option<(u64, bool)> {
     }
     (entry.host_offset() != 0).then_some((entry.host_offset(), false))
 }
+
+/// A qemu-io process keeping a qcow2 image open (read-write unless
+/// `read_only`), with QEMU's locks on it, until [`Holder::release`].
+pub struct Holder(std::process::Child);
+
+impl Holder {
+    /// Opens `image` in `dir` and waits until qemu-io has it open.
+    pub fn open(dir: &Path, image: &str, read_only: bool) -> Holder {
+        let mut args = vec!["-f", "qcow2", image];
+        if read_only {
+            args.insert(0, "-r");
+        }
+        let child = Command::new("qemu-io")
+            .args(&args)
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start qemu-io");
+        // qemu-io has the image open once it waits for a command.
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        Holder(child)
+    }
+
+    /// Ends qemu-io (end of its input) and waits for it.
+    pub fn release(mut self) {
+        drop(self.0.stdin.take());
+        self.0.wait().expect("qemu-io exits");
+    }
+}
