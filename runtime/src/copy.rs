@@ -228,14 +228,16 @@ fn errno_text(e: &Error) -> String {
 }
 
 fn block_status_error(e: Error, offset: u64, wording: Wording) -> Error {
-    let preamble = e.preamble.clone();
-    let mut out = Error::errno(e.errno.unwrap_or(libc::EIO))
-        .prefix(match wording {
-            Wording::AtByte => format!("error while reading block status at offset {offset}"),
-            Wording::ImageFile => wording.read(offset),
-        });
-    out.preamble = preamble;
-    out
+    rephrase(e, match wording {
+        Wording::AtByte => format!("error while reading block status at offset {offset}"),
+        Wording::ImageFile => wording.read(offset),
+    })
+}
+
+/// qemu-img's report of a failed request: `WHAT: strerror`, after the
+/// diagnostics the driver printed.
+fn rephrase(e: Error, what: String) -> Error {
+    with_preamble(Error::errno(e.errno.unwrap_or(libc::EIO)).prefix(what), e.preamble)
 }
 
 /// Reads `len` bytes at concatenated `offset` into `buf`.
@@ -246,13 +248,7 @@ fn read_sources(sources: &[&dyn Image], mut offset: u64, buf: &mut [u8], wording
         let size = s.virtual_size();
         while done < buf.len() && offset < start + size {
             let n = ((start + size - offset) as usize).min(buf.len() - done);
-            s.read_at(&mut buf[done..done + n], offset - start).map_err(|e| {
-                let preamble = e.preamble.clone();
-                let mut out = Error::errno(e.errno.unwrap_or(libc::EIO))
-                    .prefix(wording.read(offset - start));
-                out.preamble = preamble;
-                out
-            })?;
+            s.read_at(&mut buf[done..done + n], offset - start).map_err(|e| rephrase(e, wording.read(offset - start)))?;
             done += n;
             offset += n as u64;
         }
@@ -701,10 +697,7 @@ fn process_diff(ctx: &Ctx<'_>, diff: &Diff<'_>, job: &Job, old: &mut Vec<u8>, ne
         at = end;
     }
     let t = ctx.target;
-    let write_err = |e: Error| {
-        let preamble = e.preamble.clone();
-        with_preamble(Error::errno(e.errno.unwrap_or(libc::EIO)).prefix("Error while writing to COW image"), preamble)
-    };
+    let write_err = |e: Error| rephrase(e, "Error while writing to COW image".into());
     in_turn(ctx, job, || {
         for w in &writes {
             let r = match w {
