@@ -16,6 +16,7 @@ pub mod create;
 pub mod diag;
 pub mod error;
 pub mod format;
+pub mod growth;
 pub mod image;
 pub mod image_opts;
 pub mod image_ref;
