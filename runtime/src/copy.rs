@@ -12,10 +12,10 @@ use crate::blockstatus::Chain;
 use crate::compress::{self, Codec};
 use crate::error::{Error, Result};
 use crate::image::{Image, Status, ZeroFlags};
+use crate::reorder::Reorder;
 use crate::storage::Storage;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver};
-use std::sync::{Condvar, Mutex};
+use std::sync::Mutex;
 
 /// qemu-img's convert buffer: 2 MiB.
 pub const IO_BUF_SIZE: u64 = 2 << 20;
@@ -401,28 +401,10 @@ pub fn copy(
     walker.status_end = 0;
     let progress = Progress { done: AtomicU64::new(0), total: counted, step: None, report: progress };
 
-    if opts.salvage {
-        // Salvaging reports errors in guest order, one chunk at a time, as qemu does.
-        let turn = Turn::new(1);
-        let failed = AtomicBool::new(false);
-        let limiter = RateLimiter::new(opts.rate_limit);
-        let ctx = Ctx { sources, target, opts, codec, warn, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter, diff: None };
-        let mut buf = Vec::new();
-        let (mut offset, mut seq) = (0u64, 0u64);
-        while offset < total {
-            let (kind, len) = walker.next(offset)?;
-            process(&ctx, &Job { seq, offset, len, kind }, &mut buf)?;
-            offset += len;
-            seq += 1;
-        }
-        return Ok(());
-    }
-    let turn = Turn::new(MAX_IN_FLIGHT);
-    let failed = AtomicBool::new(false);
     let limiter = RateLimiter::new(opts.rate_limit);
-    let ctx = Ctx { sources, target, opts, codec, warn, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter, diff: None };
+    let ctx = Ctx { sources, target, opts, codec, warn, progress: &progress, limiter: &limiter, diff: None };
     let mut offset = 0u64;
-    pipeline(&ctx, &mut || {
+    let mut next = || {
         if offset >= total {
             return Ok(None);
         }
@@ -430,7 +412,20 @@ pub fn copy(
         let chunk = (offset, len, kind);
         offset += len;
         Ok(Some(chunk))
-    })
+    };
+    if opts.salvage {
+        // Salvaging reports errors in guest order, one chunk at a time, as qemu does.
+        let mut seq = 0u64;
+        let mut bufs = Buffers::default();
+        while let Some((offset, len, kind)) = next()? {
+            let mut done = prepare(&ctx, Job { seq, offset, len, kind }, bufs)?;
+            finish(&ctx, &mut done)?;
+            bufs = done.bufs;
+            seq += 1;
+        }
+        return Ok(());
+    }
+    pipeline(&ctx, &mut next)
 }
 
 /// Writing only what differs from a baseline (`rebase`): the target must
@@ -460,7 +455,7 @@ pub fn copy_diff(
     diff: &Diff<'_>,
     step: f32,
     progress: &(dyn Fn(f32) + Sync),
-    next: &mut dyn FnMut() -> Result<Option<(u64, u64)>>,
+    next: &mut (dyn FnMut() -> Result<Option<(u64, u64)>> + Send),
 ) -> Result<()> {
     let codec = if opts.compress {
         Some(target.compression().ok_or_else(|| Error::unsupported("Compression not supported for this file format"))?)
@@ -468,104 +463,148 @@ pub fn copy_diff(
         None
     };
     let progress = Progress { done: AtomicU64::new(0), total: 0, step: Some((step, Mutex::new(0.0))), report: progress };
-    let turn = Turn::new(MAX_IN_FLIGHT);
-    let failed = AtomicBool::new(false);
     let limiter = RateLimiter::new(opts.rate_limit);
     let warn = |_: Option<&str>, _: &str| {};
-    let ctx = Ctx { sources, target, opts, codec, warn: &warn, progress: &progress, turn: &turn, failed: &failed, limiter: &limiter, diff: Some(diff) };
+    let ctx = Ctx { sources, target, opts, codec, warn: &warn, progress: &progress, limiter: &limiter, diff: Some(diff) };
     pipeline(&ctx, &mut || Ok(next()?.map(|(offset, len)| (offset, len, Kind::Data))))
 }
 
-/// Runs the chunks `next` gives through a pool of workers that read, then
-/// write (in guest order unless `-W`). Returns the first error in guest order.
-fn pipeline(ctx: &Ctx<'_>, next: &mut dyn FnMut() -> Result<Option<(u64, u64, Kind)>>) -> Result<()> {
+/// The chunks still to copy, handed out to the workers in guest order.
+struct Chunks<'n> {
+    next: &'n mut (dyn FnMut() -> Result<Option<(u64, u64, Kind)>> + Send),
+    seq: u64,
+    finished: bool,
+}
+
+/// Runs the chunks `next` gives through a pool of workers that take a
+/// chunk, read it (and compress it), then write it: in guest order unless
+/// `-W`. A worker never waits for the chunks before its own to be written:
+/// it hands its chunk in (see [`Reorder`]) and takes the next one, and the
+/// worker that hands in the chunk next in line writes it and whatever
+/// follows it ready. Returns the first error in guest order.
+fn pipeline(ctx: &Ctx<'_>, next: &mut (dyn FnMut() -> Result<Option<(u64, u64, Kind)>> + Send)) -> Result<()> {
     let opts = ctx.opts;
     // Compression is CPU-bound: more threads than cores only add switching.
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = if opts.compress { opts.workers.min(cores) } else { opts.workers }.clamp(1, MAX_WORKERS);
-    let (tx, rx) = sync_channel::<Job>(workers);
-    let rx = Mutex::new(rx);
-    let first_error: Mutex<Option<(u64, Error)>> = Mutex::new(None);
-
-    std::thread::scope(|scope| -> Result<()> {
-        for _ in 0..workers {
-            let (rx, first_error) = (&rx, &first_error);
-            scope.spawn(move || worker(ctx, rx, first_error));
+    // Workers may read ahead of the next chunk to write by as many chunks
+    // as fit in READ_AHEAD (compressed chunks are single clusters), but by
+    // one chunk per worker at least.
+    let chunk = match (opts.compress, ctx.diff) {
+        (true, None) => ctx.target.cluster_size().unwrap_or(IO_BUF_SIZE),
+        _ => IO_BUF_SIZE,
+    };
+    let window = (READ_AHEAD / chunk.max(1)).max(workers as u64) as usize;
+    let run = Run {
+        ctx,
+        chunks: Mutex::new(Chunks { next, seq: 0, finished: false }),
+        order: Reorder::new(window),
+        spare: Mutex::new(Vec::new()),
+        failed: AtomicBool::new(false),
+        first_error: Mutex::new(None),
+    };
+    std::thread::scope(|scope| {
+        for _ in 1..workers {
+            scope.spawn(|| run.work());
         }
-        let mut seq = 0u64;
-        let mut result = Ok(());
-        while !ctx.failed.load(Ordering::SeqCst) {
-            match next() {
-                Ok(Some((offset, len, kind))) => {
-                    if tx.send(Job { seq, offset, len, kind }).is_err() {
-                        break;
-                    }
-                    seq += 1;
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    result = Err(e);
-                    break;
-                }
-            }
-        }
-        drop(tx);
-        result
-    })?;
-    if let Some((_, e)) = first_error.into_inner().ok().flatten() {
-        return Err(e);
+        run.work();
+    });
+    match run.first_error.into_inner() {
+        Ok(Some((_, e))) => Err(e),
+        Ok(None) => Ok(()),
+        Err(_) => Err(Error::errno(libc::EIO)),
     }
-    Ok(())
 }
 
 /// The most worker threads of a copy.
 const MAX_WORKERS: usize = 16;
-/// The most chunks in flight at once: one per worker and a full channel.
-const MAX_IN_FLIGHT: usize = 2 * MAX_WORKERS + 1;
+/// How much data workers may read ahead of the next chunk to write.
+const READ_AHEAD: u64 = 8 << 20;
 
-/// The order in which chunks are written (without `-W`): chunk `seq` waits
-/// until every chunk before it passed the turn on. Each waiter sleeps on the
-/// condition variable of its own slot (`seq` modulo the slots, more than the
-/// chunks that can be in flight), so passing the turn wakes one thread, not
-/// every worker.
-struct Turn {
-    next: Mutex<u64>,
-    slots: Vec<Condvar>,
+/// One copy in progress, shared by its workers.
+struct Run<'c, 'n> {
+    ctx: &'c Ctx<'c>,
+    chunks: Mutex<Chunks<'n>>,
+    /// Chunks read ahead of their turn to be written.
+    order: Reorder<Option<Done>>,
+    /// Buffers of written chunks, for the next ones.
+    spare: Mutex<Vec<Buffers>>,
+    failed: AtomicBool,
+    first_error: Mutex<Option<(u64, Error)>>,
 }
 
-impl Turn {
-    /// A turn for at most `in_flight` chunks waiting at once.
-    fn new(in_flight: usize) -> Turn {
-        Turn { next: Mutex::new(0), slots: (0..in_flight.max(1) * 2).map(|_| Condvar::new()).collect() }
-    }
-
-    fn slot(&self, seq: u64) -> &Condvar {
-        &self.slots[(seq % self.slots.len() as u64) as usize]
-    }
-
-    /// Waits until it is chunk `seq`'s turn, or `failed` is set.
-    fn wait(&self, seq: u64, failed: &AtomicBool) -> Result<()> {
-        let mut t = self.next.lock().map_err(|_| Error::errno(libc::EIO))?;
-        while *t < seq && !failed.load(Ordering::SeqCst) {
-            t = self.slot(seq).wait(t).map_err(|_| Error::errno(libc::EIO))?;
-        }
-        Ok(())
-    }
-
-    /// Passes the turn on past chunk `seq` (never backwards).
-    fn pass(&self, seq: u64) {
-        if let Ok(mut t) = self.next.lock() {
-            *t = (*t).max(seq + 1);
-            self.slot(*t).notify_all();
+impl Run<'_, '_> {
+    /// A worker: takes chunks until there are none left or a copy failed.
+    fn work(&self) {
+        let in_order = self.ctx.opts.in_order;
+        while let Some(job) = self.take() {
+            let bufs = self.spare.lock().ok().and_then(|mut s| s.pop()).unwrap_or_default();
+            let done = match prepare(self.ctx, job, bufs) {
+                Ok(done) => Some(done),
+                Err(e) => {
+                    self.fail(job.seq, e);
+                    None
+                }
+            };
+            if in_order {
+                self.order.deliver(job.seq, done, |seq, done| self.write(seq, done));
+            } else {
+                self.write(job.seq, done);
+            }
         }
     }
 
-    /// Wakes every waiter (after a failure, so that they stop).
-    fn wake_all(&self) {
-        let _guard = self.next.lock();
-        for cv in &self.slots {
-            cv.notify_all();
+    /// The next chunk, once it is within the window of chunks in flight;
+    /// `None` when there are no more or a copy failed.
+    fn take(&self) -> Option<Job> {
+        let mut chunks = self.chunks.lock().ok()?;
+        let seq = chunks.seq;
+        if chunks.finished || self.failed.load(Ordering::SeqCst) {
+            return None;
         }
+        if self.ctx.opts.in_order && !self.order.wait_room(seq) {
+            return None;
+        }
+        match (chunks.next)() {
+            Ok(Some((offset, len, kind))) => {
+                chunks.seq += 1;
+                Some(Job { seq, offset, len, kind })
+            }
+            Ok(None) => {
+                chunks.finished = true;
+                None
+            }
+            Err(e) => {
+                chunks.finished = true;
+                self.fail(seq, e);
+                None
+            }
+        }
+    }
+
+    /// Writes a read chunk (not after a failure), and keeps its buffers.
+    fn write(&self, seq: u64, done: Option<Done>) {
+        let Some(mut done) = done else { return };
+        if !self.failed.load(Ordering::SeqCst) {
+            if let Err(e) = finish(self.ctx, &mut done) {
+                self.fail(seq, e);
+            }
+        }
+        if let Ok(mut spare) = self.spare.lock() {
+            spare.push(done.bufs);
+        }
+    }
+
+    /// Records the error of chunk `seq` (the first in guest order wins) and
+    /// stops the copy.
+    fn fail(&self, seq: u64, e: Error) {
+        self.failed.store(true, Ordering::SeqCst);
+        if let Ok(mut slot) = self.first_error.lock() {
+            if slot.as_ref().is_none_or(|(first, _)| seq < *first) {
+                *slot = Some((seq, e));
+            }
+        }
+        self.order.stop();
     }
 }
 
@@ -576,45 +615,46 @@ struct Ctx<'a> {
     warn: &'a Warn<'a>,
     codec: Option<Codec>,
     progress: &'a Progress<'a>,
-    turn: &'a Turn,
-    failed: &'a AtomicBool,
     limiter: &'a RateLimiter,
     /// Write only what differs from a baseline.
     diff: Option<&'a Diff<'a>>,
 }
 
-fn worker(ctx: &Ctx<'_>, rx: &Mutex<Receiver<Job>>, first_error: &Mutex<Option<(u64, Error)>>) {
-    let (mut buf, mut other) = (Vec::new(), Vec::new());
-    loop {
-        let job = match rx.lock() {
-            Ok(r) => match r.recv() {
-                Ok(j) => j,
-                Err(_) => return,
-            },
-            Err(_) => return,
-        };
-        let r = match ctx.diff {
-            Some(diff) => process_diff(ctx, diff, &job, &mut buf, &mut other),
-            None => process(ctx, &job, &mut buf),
-        };
-        if let Err(e) = r {
-            ctx.failed.store(true, Ordering::SeqCst);
-            if let Ok(mut slot) = first_error.lock() {
-                if slot.as_ref().is_none_or(|(seq, _)| job.seq < *seq) {
-                    *slot = Some((job.seq, e));
-                }
-            }
-            // Let later jobs waiting for their turn go on (and stop).
-            ctx.turn.pass(job.seq);
-            ctx.turn.wake_all();
-        }
-    }
+/// The buffers a worker reads a chunk into (the second only for [`Diff`]s).
+#[derive(Default)]
+struct Buffers {
+    data: Vec<u8>,
+    other: Vec<u8>,
 }
 
-/// Reads a chunk, then writes it when its turn comes.
-fn process(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
-    let offload = ctx.opts.copy_offload && job.kind == Kind::Data;
-    if job.kind == Kind::Data && !offload {
+/// A chunk read and ready to be written.
+struct Done {
+    job: Job,
+    bufs: Buffers,
+    write: Pending,
+}
+
+/// What writing a read chunk means.
+enum Pending {
+    /// The chunk's data as read, with its compressed form if `-c` made one.
+    Chunk(Option<Vec<u8>>),
+    /// `-C`: the chunk is copied (by the kernel where it can) when written.
+    Offload,
+    /// The pieces of a [`Diff`] chunk that differ.
+    Diff(Vec<DiffWrite>),
+}
+
+/// Reads a chunk (and compresses it, so that this runs in parallel).
+fn prepare(ctx: &Ctx<'_>, job: Job, mut bufs: Buffers) -> Result<Done> {
+    if let Some(diff) = ctx.diff {
+        let writes = read_diff(ctx, diff, &job, &mut bufs)?;
+        return Ok(Done { job, bufs, write: Pending::Diff(writes) });
+    }
+    if ctx.opts.copy_offload && job.kind == Kind::Data {
+        return Ok(Done { job, bufs, write: Pending::Offload });
+    }
+    let buf = &mut bufs.data;
+    if job.kind == Kind::Data {
         buf.resize(job.len as usize, 0);
         if let Err(e) = read_sources(ctx.sources, ctx.opts.source_start() + job.offset, buf, ctx.opts.wording) {
             if !ctx.opts.salvage {
@@ -623,28 +663,21 @@ fn process(ctx: &Ctx<'_>, job: &Job, buf: &mut Vec<u8>) -> Result<()> {
             salvage_read(ctx, job.offset, buf);
         }
     }
-    // Compression is done before waiting for the turn, so that it runs in parallel.
     let compressed = match (ctx.codec, job.kind) {
         (Some(codec), Kind::Data) if !is_zero(buf) => compress::compress(codec, buf)?,
         _ => None,
     };
-    in_turn(ctx, job, || match offload {
-        true => offload_chunk(ctx, job, buf),
-        false => write_chunk(ctx, job, buf, compressed.as_deref()),
-    })
+    Ok(Done { job, bufs, write: Pending::Chunk(compressed) })
 }
 
-/// Runs `write` for `job`: at once with out-of-order writes, else when the
-/// job's turn comes (not at all after a failure elsewhere), and always
-/// passes the turn on: a chunk that does not advance it would strand the rest.
-fn in_turn(ctx: &Ctx<'_>, job: &Job, write: impl FnOnce() -> Result<()>) -> Result<()> {
-    if !ctx.opts.in_order {
-        return write();
+/// Writes a chunk [`prepare`] read.
+fn finish(ctx: &Ctx<'_>, done: &mut Done) -> Result<()> {
+    let job = &done.job;
+    match &done.write {
+        Pending::Chunk(compressed) => write_chunk(ctx, job, &done.bufs.data, compressed.as_deref()),
+        Pending::Offload => offload_chunk(ctx, job, &mut done.bufs.data),
+        Pending::Diff(writes) => write_diff(ctx, job, &done.bufs.data, writes),
     }
-    ctx.turn.wait(job.seq, ctx.failed)?;
-    let r = if ctx.failed.load(Ordering::SeqCst) { Ok(()) } else { write() };
-    ctx.turn.pass(job.seq);
-    r
 }
 
 /// A piece of a [`Diff`] chunk to write: where (from the chunk's start), how
@@ -656,9 +689,10 @@ enum DiffWrite {
     Compressed(u64, u64, Option<Vec<u8>>),
 }
 
-/// Reads a [`Diff`] chunk from the sources and the baseline, finds the runs
-/// that differ, compresses them if asked, then writes them in turn.
-fn process_diff(ctx: &Ctx<'_>, diff: &Diff<'_>, job: &Job, old: &mut Vec<u8>, new: &mut Vec<u8>) -> Result<()> {
+/// Reads a [`Diff`] chunk from the sources and the baseline, and finds the
+/// runs that differ (compressed if asked).
+fn read_diff(ctx: &Ctx<'_>, diff: &Diff<'_>, job: &Job, bufs: &mut Buffers) -> Result<Vec<DiffWrite>> {
+    let (old, new) = (&mut bufs.data, &mut bufs.other);
     let len = job.len as usize;
     old.clear();
     old.resize(len, 0);
@@ -696,10 +730,15 @@ fn process_diff(ctx: &Ctx<'_>, diff: &Diff<'_>, job: &Job, old: &mut Vec<u8>, ne
         }
         at = end;
     }
+    Ok(writes)
+}
+
+/// Writes the pieces [`read_diff`] found.
+fn write_diff(ctx: &Ctx<'_>, job: &Job, old: &[u8], writes: &[DiffWrite]) -> Result<()> {
     let t = ctx.target;
     let write_err = |e: Error| rephrase(e, "Error while writing to COW image".into());
-    in_turn(ctx, job, || {
-        for w in &writes {
+    {
+        for w in writes {
             let r = match w {
                 DiffWrite::Zeros(at, n) => t.write_zeroes(job.offset + at, *n, ZeroFlags { unmap: false }),
                 DiffWrite::Data(at, n) => {
@@ -713,7 +752,7 @@ fn process_diff(ctx: &Ctx<'_>, diff: &Diff<'_>, job: &Job, old: &mut Vec<u8>, ne
         }
         ctx.progress.add(job.len);
         Ok(())
-    })
+    }
 }
 
 /// `e` with the diagnostics a driver printed before the failure.

@@ -31,6 +31,7 @@ pub mod crypto;
 pub mod opts;
 pub mod probe;
 pub mod rebase;
+pub mod reorder;
 pub mod resize;
 pub mod secret;
 pub mod storage;

@@ -130,7 +130,7 @@ fn merge(overlay: &dyn Image, filename: &str, req: &Request<'_>, progress: &(dyn
     let step = if size == 0 { 0.0 } else { 100.0f32 / (size / size.min(IO_BUF_SIZE)) as f32 };
     let sources: Vec<&dyn Image> = old.into_iter().collect();
     let mut offset = 0u64;
-    let mut next = || -> Result<Option<(u64, u64)>> {
+    let mut next = move || -> Result<Option<(u64, u64)>> {
         while offset < size {
             let (allocated, n) = chain.is_allocated(0, offset, IO_BUF_SIZE.min(size - offset)).map_err(metadata_error)?;
             let mut n = n.max(1);
