@@ -3,7 +3,7 @@
 
 use crate::crash_point;
 use crate::error::{Error, Result};
-use crate::growth::Growth;
+use crate::reserve::Reserve;
 use crate::lock::{self, LockRequest};
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
@@ -26,8 +26,8 @@ pub struct Storage {
     name: String,
     writable: bool,
     lock: Option<LockRequest>,
-    /// Space reserved ahead of appends, for writable files on ext4.
-    growth: Option<Growth>,
+    /// Space reserved ahead of sequential writes, for writable files on ext4.
+    reserve: Option<Reserve>,
 }
 
 impl Storage {
@@ -48,8 +48,8 @@ impl Storage {
             return Err(Error::invalid(format!("'file' driver requires '{name}' to be a regular file")));
         }
         let writable = mode != Mode::ReadOnly;
-        let growth = if writable && meta.is_file() { Growth::new(&file, meta.len()) } else { None };
-        Ok(Storage { file, name: name.to_string(), writable, lock: None, growth })
+        let reserve = if writable && meta.is_file() { Reserve::new(&file, meta.len()) } else { None };
+        Ok(Storage { file, name: name.to_string(), writable, lock: None, reserve })
     }
 
     /// The file name as given.
@@ -112,30 +112,26 @@ impl Storage {
     }
 
     /// Writes all of `buf` at `offset`.
-    /// Appends reserve space ahead on ext4 (see [`crate::growth`]).
+    /// Large sequential writes reserve space ahead on ext4 (see [`crate::reserve`]).
     pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
         crash_point::before_change();
-        self.before_write(offset, buf.len() as u64);
+        self.before_write(offset, buf.len() as u64, true);
         self.file.write_all_at(buf, offset).map_err(Error::from)
     }
 
-    fn before_write(&self, offset: u64, len: u64) {
-        if let Some(g) = &self.growth {
-            g.before_write(&self.file, offset, offset.saturating_add(len));
-        }
-    }
-
-    fn grew(&self, end: u64) {
-        if let Some(g) = &self.growth {
-            g.grew(end);
+    /// Tells the reservation about a change of `[offset, offset + len)`
+    /// (a write may `reserve` more).
+    fn before_write(&self, offset: u64, len: u64, reserve: bool) {
+        if let Some(r) = &self.reserve {
+            r.before_write(&self.file, offset, offset.saturating_add(len), reserve);
         }
     }
 
     /// Sets the file length.
     pub fn set_len(&self, len: u64) -> Result<()> {
         crash_point::before_change();
-        if let Some(g) = &self.growth {
-            g.before_resize(&self.file, len);
+        if let Some(r) = &self.reserve {
+            r.before_resize(&self.file, len);
         }
         self.file.set_len(len).map_err(Error::from)
     }
@@ -148,9 +144,8 @@ impl Storage {
     /// Allocates host blocks for `[offset, offset + len)` (extending the file
     /// if needed) without writing data.
     pub fn allocate(&self, offset: u64, len: u64) -> Result<()> {
-        fallocate(&self.file, 0, offset, len)?;
-        self.grew(offset.saturating_add(len));
-        Ok(())
+        self.before_write(offset, len, false);
+        fallocate(&self.file, 0, offset, len)
     }
 
     /// Deallocates `[offset, offset + len)`, which then reads as zeros.
@@ -160,9 +155,8 @@ impl Storage {
 
     /// Makes `[offset, offset + len)` read as zeros, keeping it allocated.
     pub fn zero_range(&self, offset: u64, len: u64) -> Result<()> {
-        fallocate(&self.file, libc::FALLOC_FL_ZERO_RANGE, offset, len)?;
-        self.grew(offset.saturating_add(len));
-        Ok(())
+        self.before_write(offset, len, false);
+        fallocate(&self.file, libc::FALLOC_FL_ZERO_RANGE, offset, len)
     }
 
     /// The next offset at or after `offset` that holds data, if any before the end.
@@ -250,7 +244,7 @@ impl Storage {
             };
             let want = (len - done).min(1 << 30) as usize;
             crash_point::before_change();
-            dst.before_write(dst_offset + done, want as u64);
+            dst.before_write(dst_offset + done, want as u64, true);
             // SAFETY: both descriptors are valid while the files are borrowed;
             // the offsets are plain integers the kernel reads and updates.
             let n = unsafe {
@@ -279,8 +273,8 @@ impl Storage {
 
 impl Drop for Storage {
     fn drop(&mut self) {
-        if let Some(g) = &self.growth {
-            g.trim(&self.file);
+        if let Some(r) = &self.reserve {
+            r.trim(&self.file);
         }
         if let Some(req) = self.lock.take() {
             lock::release(self.file.as_fd(), req);
