@@ -1,6 +1,6 @@
 //! Mapping guest ranges to what the L1 and L2 tables say about them.
 
-use super::meta::Meta;
+use super::meta::{Geometry, Meta};
 use crate::error::{c_hex, Error, ErrorKind, Result};
 use crate::image::HostFile;
 use qimg_formats::qcow2::{L1Entry, L2Entry, L2Table, L2TableExtended};
@@ -65,9 +65,11 @@ impl Meta {
                         c_hex(l1_index as u64)
                     )));
                 }
+                let (geom, data_file) = (self.geom, self.data.is_some());
+                let index_of = |pos: u64| ((pos >> geom.cluster_bits) & (geom.l2_entries() - 1)) as usize;
+                let table = self.l2_table(l2_offset)?;
                 while pos < region_end {
-                    let index = self.l2_index(pos);
-                    let (kind, run) = self.classify(l2_offset, index, pos % cs)?;
+                    let (kind, run) = classify(&geom, data_file, table, l2_offset, index_of(pos), pos % cs)?;
                     let run_end = (pos - pos % sub + run).min(region_end);
                     push(&mut pieces, Piece { offset: pos, len: run_end - pos, kind });
                     pos = run_end;
@@ -85,14 +87,21 @@ impl Meta {
         Ok(pieces)
     }
 
-    /// The kind of guest data at `in_cluster` of the cluster described by
-    /// entry `index` of the L2 table at `l2_offset`, and how many bytes from
-    /// the start of its (sub)cluster it lasts.
-    fn classify(&mut self, l2_offset: u64, index: usize, in_cluster: u64) -> Result<(Kind, u64)> {
-        let cs = self.geom.cluster_size;
-        let extended = self.geom.extended_l2;
-        let has_data_file = self.data.is_some();
-        let table = self.l2_table(l2_offset)?;
+}
+
+/// The kind of guest data at `in_cluster` of the cluster described by entry
+/// `index` of `table`, the L2 table at `l2_offset`, and how many bytes from
+/// the start of its (sub)cluster it lasts.
+fn classify(
+    geom: &Geometry,
+    has_data_file: bool,
+    table: &[u8],
+    l2_offset: u64,
+    index: usize,
+    in_cluster: u64,
+) -> Result<(Kind, u64)> {
+        let cs = geom.cluster_size;
+        let extended = geom.extended_l2;
         let (entry, bitmap) = if extended {
             let e = L2TableExtended::get(table, index).unwrap_or_default();
             (L2Entry::from_raw(e.descriptor()), Some(e))
@@ -130,7 +139,7 @@ impl Meta {
             return Ok((Kind::Data { file, host: host + in_cluster }, cs));
         };
         // Extended entries: one of 32 subclusters at a time, runs of equal kind.
-        let sub = self.geom.subcluster_size;
+        let sub = geom.subcluster_size;
         let first = (in_cluster / sub) as u32;
         let (alloc, zero) = (bits.alloc_bitmap(), bits.zero_bitmap());
         if alloc & zero != 0 {
@@ -170,7 +179,6 @@ impl Meta {
             _ => Kind::Unallocated,
         };
         Ok((kind, run))
-    }
 }
 
 fn push(pieces: &mut Vec<Piece>, p: Piece) {

@@ -78,14 +78,8 @@ impl Qcow2 {
         let real = self.storage.allocated()? / cs;
         let threshold = (real * 10 / 9).max(real + 2);
         let end = self.storage.len()?.div_ceil(cs);
-        let mut count = 0u64;
         let mut meta = self.meta.lock().map_err(|_| Error::errno(libc::EIO))?;
-        let mut i = 0;
-        while i < end && count < threshold {
-            count += (meta.refcount(i)? != 0) as u64;
-            i += 1;
-        }
-        let v = count >= threshold;
+        let v = meta.count_used(0, end, threshold)? >= threshold;
         let _ = self.metadata_prealloc.set(v);
         Ok(v)
     }

@@ -99,6 +99,30 @@ impl Meta {
         Ok(RefcountBlock::get(buf, bi, bits).unwrap_or(0))
     }
 
+    /// How many clusters of `[from, to)` have a refcount, counting no
+    /// further than `limit`: one refcount block at a time.
+    pub fn count_used(&mut self, from: u64, to: u64, limit: u64) -> Result<u64> {
+        let per_block = 1u64 << self.geom.refblock_bits;
+        let bits = self.refcount_bits();
+        let mut count = 0u64;
+        let mut i = from;
+        while i < to && count < limit {
+            let (ti, first) = self.refblock_index(i);
+            let stop = (i - first as u64 + per_block).min(to);
+            let block = self.reftable.get(ti).copied().unwrap_or(0);
+            if block != 0 {
+                self.check_refblock_offset(block, ti)?;
+                self.refblock_room(block)?;
+                let buf = self.refblocks.get(&self.io, block)?;
+                for bi in first..first + (stop - i) as usize {
+                    count += (RefcountBlock::get(buf, bi, bits).unwrap_or(0) != 0) as u64;
+                }
+            }
+            i = stop;
+        }
+        Ok(count.min(limit))
+    }
+
     fn set_refcount_in(&mut self, block: u64, index: usize, value: u64) -> Result<()> {
         self.refblock_room(block)?;
         let bits = self.refcount_bits();
