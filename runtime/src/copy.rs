@@ -6,7 +6,9 @@
 //! chunks qemu-img uses (2 MiB, or one cluster when compressing). A pool of
 //! worker threads reads the data chunks, finds zero runs (`-S`), compresses
 //! clusters (`-c`), and writes — in guest order unless out-of-order writes
-//! are allowed (`-W`). Memory stays bounded: one buffer per worker.
+//! are allowed (`-W`), without a worker ever waiting for its turn (see
+//! [`crate::reorder`]). Memory stays bounded: workers read at most 8 MiB (or
+//! one chunk each) ahead of the next chunk to write.
 
 use crate::blockstatus::Chain;
 use crate::compress::{self, Codec};
