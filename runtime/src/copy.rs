@@ -739,22 +739,20 @@ fn read_diff(ctx: &Ctx<'_>, diff: &Diff<'_>, job: &Job, bufs: &mut Buffers) -> R
 fn write_diff(ctx: &Ctx<'_>, job: &Job, old: &[u8], writes: &[DiffWrite]) -> Result<()> {
     let t = ctx.target;
     let write_err = |e: Error| rephrase(e, "Error while writing to COW image".into());
-    {
-        for w in writes {
-            let r = match w {
-                DiffWrite::Zeros(at, n) => t.write_zeroes(job.offset + at, *n, ZeroFlags { unmap: false }),
-                DiffWrite::Data(at, n) => {
-                    ctx.limiter.wait(*n);
-                    t.write_at(&old[*at as usize..(at + n) as usize], job.offset + at)
-                }
-                DiffWrite::Compressed(at, _, Some(c)) => t.write_compressed(c, job.offset + at),
-                DiffWrite::Compressed(at, n, None) => t.write_at(&old[*at as usize..(at + n) as usize], job.offset + at),
-            };
-            r.map_err(write_err)?;
-        }
-        ctx.progress.add(job.len);
-        Ok(())
+    for w in writes {
+        let r = match w {
+            DiffWrite::Zeros(at, n) => t.write_zeroes(job.offset + at, *n, ZeroFlags { unmap: false }),
+            DiffWrite::Data(at, n) => {
+                ctx.limiter.wait(*n);
+                t.write_at(&old[*at as usize..(at + n) as usize], job.offset + at)
+            }
+            DiffWrite::Compressed(at, _, Some(c)) => t.write_compressed(c, job.offset + at),
+            DiffWrite::Compressed(at, n, None) => t.write_at(&old[*at as usize..(at + n) as usize], job.offset + at),
+        };
+        r.map_err(write_err)?;
     }
+    ctx.progress.add(job.len);
+    Ok(())
 }
 
 /// `e` with the diagnostics a driver printed before the failure.

@@ -3,8 +3,8 @@
 
 use crate::crash_point;
 use crate::error::{Error, Result};
-use crate::reserve::Reserve;
 use crate::lock::{self, LockRequest};
+use crate::reserve::Reserve;
 use std::fs::{File, OpenOptions};
 use std::os::fd::AsFd;
 use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
@@ -113,8 +113,8 @@ impl Storage {
         Ok(())
     }
 
-    /// Writes all of `buf` at `offset`.
-    /// Large sequential writes reserve space ahead on ext4 (see [`crate::reserve`]).
+    /// Writes all of `buf` at `offset`. Large sequential writes reserve
+    /// space ahead on ext4 (see [`crate::reserve`]).
     pub fn write_at(&self, buf: &[u8], offset: u64) -> Result<()> {
         crash_point::before_change();
         self.before_write(offset, buf.len() as u64, true);
