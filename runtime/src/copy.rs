@@ -538,6 +538,7 @@ struct Run<'c, 'n> {
 impl Run<'_, '_> {
     /// A worker: takes chunks until there are none left or a copy failed.
     fn work(&self) {
+        let _guard = StopOnPanic(self);
         let in_order = self.ctx.opts.in_order;
         while let Some(job) = self.take() {
             let bufs = self.spare.lock().ok().and_then(|mut s| s.pop()).unwrap_or_default();
@@ -607,6 +608,20 @@ impl Run<'_, '_> {
             }
         }
         self.order.stop();
+    }
+}
+
+/// Stops a copy when its worker unwinds from a panic: the other workers
+/// then stop waiting for room (the chunk the panicking worker held would
+/// never be handed in), and the panic reaches the caller instead of a hang.
+struct StopOnPanic<'r, 'c, 'n>(&'r Run<'c, 'n>);
+
+impl Drop for StopOnPanic<'_, '_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.failed.store(true, Ordering::SeqCst);
+            self.0.order.stop();
+        }
     }
 }
 
@@ -908,6 +923,83 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::image::{BackingRef, Extent, HostFile};
+    use crate::info::NodeInfo;
+
+    /// All data; reading at `panic_at` panics. Writes are accepted.
+    struct Fake {
+        size: u64,
+        panic_at: Option<u64>,
+    }
+
+    impl Image for Fake {
+        fn format(&self) -> &'static str {
+            "raw"
+        }
+        fn virtual_size(&self) -> u64 {
+            self.size
+        }
+        fn backing(&self) -> Option<&BackingRef> {
+            None
+        }
+        fn info(&self) -> Result<NodeInfo> {
+            Ok(NodeInfo::default())
+        }
+        fn block_status(&self, offset: u64, len: u64) -> Result<Extent> {
+            Ok(Extent { offset, len, status: Status::Data { host: None, zero: false } })
+        }
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
+            assert!(self.panic_at.is_none_or(|p| !(offset..offset + buf.len() as u64).contains(&p)), "a bug");
+            buf.fill(1);
+            Ok(())
+        }
+        fn write_at(&self, _: &[u8], _: u64) -> Result<()> {
+            Ok(())
+        }
+        fn write_zeroes(&self, _: u64, _: u64, _: ZeroFlags) -> Result<()> {
+            Ok(())
+        }
+        fn host_file_name(&self, _: HostFile) -> String {
+            "fake".into()
+        }
+    }
+
+    fn options(workers: usize) -> Options {
+        Options {
+            min_sparse: 4096,
+            compress: false,
+            workers,
+            in_order: true,
+            target_has_backing: false,
+            base_depth: None,
+            keep_zero_ranges: false,
+            target_zeroed: true,
+            rate_limit: None,
+            salvage: false,
+            copy_offload: false,
+            window: None,
+            wording: Wording::AtByte,
+        }
+    }
+
+    #[test]
+    fn a_panicking_worker_ends_the_copy_instead_of_hanging_it() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            // Chunk 1 panics; the other workers must not wait for it forever.
+            let source = Fake { size: 256 << 20, panic_at: Some(3 << 20) };
+            let target = Fake { size: 256 << 20, panic_at: None };
+            let quiet = |_: Option<&str>, _: &str| {};
+            let r = std::panic::catch_unwind(|| copy(&[&source], &target, &options(4), &|_| {}, &quiet));
+            let _ = tx.send(r.is_err());
+        });
+        let panicked = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("the copy hung");
+        assert!(panicked);
+        // And without the panic, the same copy completes.
+        let source = Fake { size: 256 << 20, panic_at: None };
+        let target = Fake { size: 256 << 20, panic_at: None };
+        copy(&[&source], &target, &options(4), &|_| {}, &|_, _| {}).unwrap();
+    }
 
     #[test]
     fn zero_runs_are_aligned() {
