@@ -66,10 +66,9 @@ impl Meta {
                     )));
                 }
                 let (geom, data_file) = (self.geom, self.data.is_some());
-                let index_of = |pos: u64| ((pos >> geom.cluster_bits) & (geom.l2_entries() - 1)) as usize;
                 let table = self.l2_table(l2_offset)?;
                 while pos < region_end {
-                    let (kind, run) = classify(&geom, data_file, table, l2_offset, index_of(pos), pos % cs)?;
+                    let (kind, run) = classify(&geom, data_file, table, l2_offset, geom.l2_index(pos), pos % cs)?;
                     let run_end = (pos - pos % sub + run).min(region_end);
                     push(&mut pieces, Piece { offset: pos, len: run_end - pos, kind });
                     pos = run_end;

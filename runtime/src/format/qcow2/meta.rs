@@ -83,6 +83,11 @@ impl Geometry {
         1 << self.l2_bits
     }
 
+    /// Index within its L2 table of the entry covering `guest`.
+    pub fn l2_index(&self, guest: u64) -> usize {
+        ((guest >> self.cluster_bits) & (self.l2_entries() - 1)) as usize
+    }
+
     pub fn refcount_max(&self) -> u64 {
         let bits = 1u32 << self.refcount_order;
         if bits == 64 {

@@ -15,7 +15,7 @@ impl Meta {
 
     /// Index within its L2 table of the entry covering `guest`.
     pub fn l2_index(&self, guest: u64) -> usize {
-        ((guest >> self.geom.cluster_bits) & (self.geom.l2_entries() - 1)) as usize
+        self.geom.l2_index(guest)
     }
 
     /// Grows the L1 table to at least `min_size` entries (exactly, or by
