@@ -76,27 +76,26 @@ impl Meta {
     /// A copy of refcount block `table_index` (`None` where the table names
     /// no block).
     pub(super) fn refcount_block(&mut self, table_index: usize) -> Result<Option<Vec<u8>>> {
-        let Some(&block) = self.reftable.get(table_index) else { return Ok(None) };
-        if block == 0 {
-            return Ok(None);
-        }
-        self.check_refblock_offset(block, table_index)?;
-        self.refblock_room(block)?;
-        Ok(Some(self.refblocks.get(&self.io, block)?.clone()))
+        Ok(self.loaded_refblock(table_index)?.map(<[u8]>::to_vec))
     }
 
     /// The refcount of cluster `cluster_index` (0 past the table).
     pub fn refcount(&mut self, cluster_index: u64) -> Result<u64> {
         let (ti, bi) = self.refblock_index(cluster_index);
-        let Some(&block) = self.reftable.get(ti) else { return Ok(0) };
+        let bits = self.refcount_bits();
+        Ok(self.loaded_refblock(ti)?.and_then(|buf| RefcountBlock::get(buf, bi, bits)).unwrap_or(0))
+    }
+
+    /// The refcount block reftable entry `ti` points to, checked and in the
+    /// cache; `None` when the entry is past the table or empty.
+    fn loaded_refblock(&mut self, ti: usize) -> Result<Option<&[u8]>> {
+        let block = self.reftable.get(ti).copied().unwrap_or(0);
         if block == 0 {
-            return Ok(0);
+            return Ok(None);
         }
         self.check_refblock_offset(block, ti)?;
         self.refblock_room(block)?;
-        let bits = self.refcount_bits();
-        let buf = self.refblocks.get(&self.io, block)?;
-        Ok(RefcountBlock::get(buf, bi, bits).unwrap_or(0))
+        Ok(Some(self.refblocks.get(&self.io, block)?))
     }
 
     /// How many clusters of `[from, to)` have a refcount, counting no
@@ -109,11 +108,7 @@ impl Meta {
         while i < to && count < limit {
             let (ti, first) = self.refblock_index(i);
             let stop = (i - first as u64 + per_block).min(to);
-            let block = self.reftable.get(ti).copied().unwrap_or(0);
-            if block != 0 {
-                self.check_refblock_offset(block, ti)?;
-                self.refblock_room(block)?;
-                let buf = self.refblocks.get(&self.io, block)?;
+            if let Some(buf) = self.loaded_refblock(ti)? {
                 for bi in first..first + (stop - i) as usize {
                     count += (RefcountBlock::get(buf, bi, bits).unwrap_or(0) != 0) as u64;
                 }
