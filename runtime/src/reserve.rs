@@ -23,6 +23,7 @@
 //! input (2 GiB in 1857 runs, 2 MiB writes) into a sparse file: 0.48 s
 //! without reservations, 0.35 s with them (1857 punches), 120 extents.
 
+use crate::storage::fallocate_raw;
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::sync::Mutex;
@@ -185,29 +186,14 @@ fn first_allocated(file: &File, offset: u64) -> Result<Option<u64>, ()> {
     Ok((map.mapped_extents > 0).then(|| map.extents[0].logical.max(offset)))
 }
 
-/// `fallocate` of `[offset, offset + len)` with `mode` (and KEEP_SIZE).
-fn keep_size_fallocate_mode(file: &File, mode: libc::c_int, offset: u64, len: u64) -> std::io::Result<()> {
-    let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return Err(std::io::Error::from_raw_os_error(libc::EFBIG));
-    };
-    loop {
-        // SAFETY: the descriptor is valid while `file` is borrowed.
-        if unsafe { libc::fallocate(file.as_raw_fd(), mode | libc::FALLOC_FL_KEEP_SIZE, off, len) } == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-}
-
+/// Allocates `[offset, offset + len)`, keeping the file size.
 fn keep_size_fallocate(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
-    keep_size_fallocate_mode(file, 0, offset, len)
+    fallocate_raw(file, libc::FALLOC_FL_KEEP_SIZE, offset, len)
 }
 
+/// Deallocates `[offset, offset + len)`, keeping the file size.
 fn punch(file: &File, offset: u64, len: u64) -> std::io::Result<()> {
-    keep_size_fallocate_mode(file, libc::FALLOC_FL_PUNCH_HOLE, offset, len)
+    fallocate_raw(file, libc::FALLOC_FL_PUNCH_HOLE | libc::FALLOC_FL_KEEP_SIZE, offset, len)
 }
 
 /// Whether `file` lives on ext4.

@@ -285,20 +285,26 @@ impl Drop for Storage {
 }
 
 fn fallocate(file: &File, mode: libc::c_int, offset: u64, len: u64) -> Result<()> {
+    crash_point::before_change();
+    fallocate_raw(file, mode, offset, len).map_err(Error::from)
+}
+
+/// `fallocate(2)` of `[offset, offset + len)` with `mode`, retried when
+/// interrupted. Unlike [`Storage`]'s own calls it is no crash point: the
+/// space reservations of [`crate::reserve`] change no data.
+pub(crate) fn fallocate_raw(file: &File, mode: libc::c_int, offset: u64, len: u64) -> std::io::Result<()> {
     use std::os::fd::AsRawFd;
     let (Ok(off), Ok(len)) = (i64::try_from(offset), i64::try_from(len)) else {
-        return Err(Error::errno(libc::EFBIG));
+        return Err(std::io::Error::from_raw_os_error(libc::EFBIG));
     };
-    crash_point::before_change();
     loop {
         // SAFETY: the descriptor is valid while `file` is borrowed.
-        let rc = unsafe { libc::fallocate(file.as_raw_fd(), mode, off, len) };
-        if rc == 0 {
+        if unsafe { libc::fallocate(file.as_raw_fd(), mode, off, len) } == 0 {
             return Ok(());
         }
         let e = std::io::Error::last_os_error();
         if e.kind() != std::io::ErrorKind::Interrupted {
-            return Err(e.into());
+            return Err(e);
         }
     }
 }
