@@ -557,9 +557,7 @@ fn first_nonzero(a: &[u8]) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::Result;
-    use crate::image::{BackingRef, Extent, HostFile, Status};
-    use crate::info::NodeInfo;
+    use crate::test_image::DataImage;
 
     #[test]
     fn differences_are_reported_per_sector() {
@@ -577,48 +575,7 @@ mod tests {
         assert_eq!(first_nonzero(&c), Some(512));
     }
 
-    /// A raw-like image: data everywhere, one byte changed at `poke`, reads
-    /// failing from `bad` on.
-    struct Fake {
-        size: u64,
-        poke: Option<u64>,
-        bad: Option<u64>,
-    }
-
-    impl Image for Fake {
-        fn format(&self) -> &'static str {
-            "raw"
-        }
-        fn virtual_size(&self) -> u64 {
-            self.size
-        }
-        fn backing(&self) -> Option<&BackingRef> {
-            None
-        }
-        fn info(&self) -> Result<NodeInfo> {
-            Ok(NodeInfo::default())
-        }
-        fn block_status(&self, offset: u64, len: u64) -> Result<Extent> {
-            // Extents of 1 MiB, so that chunks are many and short.
-            let len = len.min((1 << 20) - offset % (1 << 20));
-            Ok(Extent { offset, len, status: Status::Data { host: Some((HostFile::Image, offset)), zero: false } })
-        }
-        fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
-            if self.bad.is_some_and(|b| b < offset + buf.len() as u64) {
-                return Err(Error::errno(libc::EIO));
-            }
-            for (i, x) in buf.iter_mut().enumerate() {
-                let at = offset + i as u64;
-                *x = (at % 251) as u8 ^ u8::from(self.poke == Some(at));
-            }
-            Ok(())
-        }
-        fn host_file_name(&self, _: HostFile) -> String {
-            "fake".into()
-        }
-    }
-
-    fn run(a: &Fake, b: &Fake, workers: usize) -> (std::result::Result<Outcome, Failure>, usize) {
+    fn run(a: &DataImage, b: &DataImage, workers: usize) -> (std::result::Result<Outcome, Failure>, usize) {
         let mut steps = 0;
         let r = compare(a, b, &Options { strict: false, workers }, &mut |e| {
             if let Event::Progress(_) = e {
@@ -631,18 +588,18 @@ mod tests {
     #[test]
     fn the_first_difference_wins_whatever_the_workers_do() {
         let size = 64 << 20;
-        let plain = Fake { size, poke: None, bad: None };
+        let plain = DataImage { size, ..Default::default() };
         for workers in [1, 3, 8] {
             assert_eq!(run(&plain, &plain, workers), (Ok(Outcome::Identical), 1 + 64));
-            let late = Fake { size, poke: Some(50_000_123), bad: None };
+            let late = DataImage { size, poke: Some(50_000_123), ..Default::default() };
             // 47 whole chunks of 1 MiB before the one that differs, plus the
             // start; the sector is counted from the start of its chunk.
             let chunk = 47 << 20;
             let sector = chunk + (50_000_123 - chunk) / 512 * 512;
             assert_eq!(run(&plain, &late, workers), (Ok(Outcome::ContentMismatch(sector)), 1 + 47));
-            let early = Fake { size, poke: Some(5 << 20), bad: Some(60 << 20) };
+            let early = DataImage { size, poke: Some(5 << 20), bad: Some(60 << 20), ..Default::default() };
             assert_eq!(run(&early, &late, workers).0, Ok(Outcome::ContentMismatch(5 << 20)));
-            let broken = Fake { size, poke: None, bad: Some((10 << 20) + 5) };
+            let broken = DataImage { size, bad: Some((10 << 20) + 5), ..Default::default() };
             match run(&plain, &broken, workers).0 {
                 Err(Failure::Read { side: Side::Second, offset, .. }) => assert_eq!(offset, 10 << 20),
                 other => panic!("{other:?}"),

@@ -923,46 +923,7 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::image::{BackingRef, Extent, HostFile};
-    use crate::info::NodeInfo;
-
-    /// All data; reading at `panic_at` panics. Writes are accepted.
-    struct Fake {
-        size: u64,
-        panic_at: Option<u64>,
-    }
-
-    impl Image for Fake {
-        fn format(&self) -> &'static str {
-            "raw"
-        }
-        fn virtual_size(&self) -> u64 {
-            self.size
-        }
-        fn backing(&self) -> Option<&BackingRef> {
-            None
-        }
-        fn info(&self) -> Result<NodeInfo> {
-            Ok(NodeInfo::default())
-        }
-        fn block_status(&self, offset: u64, len: u64) -> Result<Extent> {
-            Ok(Extent { offset, len, status: Status::Data { host: None, zero: false } })
-        }
-        fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
-            assert!(self.panic_at.is_none_or(|p| !(offset..offset + buf.len() as u64).contains(&p)), "a bug");
-            buf.fill(1);
-            Ok(())
-        }
-        fn write_at(&self, _: &[u8], _: u64) -> Result<()> {
-            Ok(())
-        }
-        fn write_zeroes(&self, _: u64, _: u64, _: ZeroFlags) -> Result<()> {
-            Ok(())
-        }
-        fn host_file_name(&self, _: HostFile) -> String {
-            "fake".into()
-        }
-    }
+    use crate::test_image::DataImage;
 
     fn options(workers: usize) -> Options {
         Options {
@@ -987,8 +948,8 @@ mod tests {
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
             // Chunk 1 panics; the other workers must not wait for it forever.
-            let source = Fake { size: 256 << 20, panic_at: Some(3 << 20) };
-            let target = Fake { size: 256 << 20, panic_at: None };
+            let source = DataImage { size: 256 << 20, panic_at: Some(3 << 20), ..Default::default() };
+            let target = DataImage { size: 256 << 20, ..Default::default() };
             let quiet = |_: Option<&str>, _: &str| {};
             let r = std::panic::catch_unwind(|| copy(&[&source], &target, &options(4), &|_| {}, &quiet));
             let _ = tx.send(r.is_err());
@@ -996,8 +957,8 @@ mod tests {
         let panicked = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("the copy hung");
         assert!(panicked);
         // And without the panic, the same copy completes.
-        let source = Fake { size: 256 << 20, panic_at: None };
-        let target = Fake { size: 256 << 20, panic_at: None };
+        let source = DataImage { size: 256 << 20, ..Default::default() };
+        let target = DataImage { size: 256 << 20, ..Default::default() };
         copy(&[&source], &target, &options(4), &|_| {}, &|_, _| {}).unwrap();
     }
 

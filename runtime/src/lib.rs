@@ -35,6 +35,8 @@ pub mod reserve;
 pub mod resize;
 pub mod secret;
 pub mod storage;
+#[cfg(test)]
+mod test_image;
 pub mod units;
 
 pub use error::{Error, ErrorKind, Result};
