@@ -184,14 +184,7 @@ pub fn no_corruption(dir: &Path, image: &str) -> Option<String> {
 
 /// Reads an image's guest data through qemu-img (as raw bytes).
 pub fn guest_data(dir: &Path, image: &str, format: &str) -> Vec<u8> {
-    let raw = dir.join(format!("{image}.guest.raw"));
-    let out = Command::new("qemu-img")
-        .args(["convert", "-U", "-f", format, "-O", "raw", image])
-        .arg(&raw)
-        .current_dir(dir)
-        .output()
-        .expect("run qemu-img convert");
-    assert!(out.status.success(), "qemu-img convert {image}: {}", String::from_utf8_lossy(&out.stderr));
+    let raw = crate::twin::guest_raw(dir, image, format);
     let data = std::fs::read(&raw).expect("read guest data");
     let _ = std::fs::remove_file(&raw);
     data
